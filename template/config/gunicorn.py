@@ -1,0 +1,30 @@
+"""Gunicorn settings: ``gunicorn -c config/gunicorn.py`` serves config.wsgi.
+
+Each value is read when gunicorn starts; the environment variables below
+override the defaults without rebuilding the image.
+"""
+
+import os
+
+# The app to serve, so the command line needs only ``-c config/gunicorn.py``.
+wsgi_app = "config.wsgi:application"
+# All interfaces: in a container, the published port only reaches 0.0.0.0.
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # noqa: S104
+# Worker processes; size to the CPUs the container gets (e.g. 2 x cores + 1).
+workers = int(os.environ.get("WEB_CONCURRENCY", 2))
+# Threads per worker; above 1 helps views that wait on I/O.
+threads = int(os.environ.get("GUNICORN_THREADS", 1))
+# Access log to stdout, so the container runtime collects it.
+accesslog = "-"
+# Error log to stderr, likewise.
+errorlog = "-"
+# Worker heartbeat files in memory: a disk-backed /tmp can stall workers.
+# gunicorn makes them with mkstemp, so a shared directory is safe here.
+worker_tmp_dir = "/dev/shm"  # noqa: S108
+# Time in-flight requests get after SIGTERM: under docker stop's 10 s SIGKILL.
+graceful_timeout = 8
+# A worker silent this long (seconds) is killed and replaced.
+timeout = 30
+# Trust X-Forwarded-* from any address: only a trusted proxy may sit in front,
+# and the app must not be reachable around it.
+forwarded_allow_ips = "*"

@@ -1,0 +1,69 @@
+"""Tests of the /healthz and /readyz probes against real Postgres and Redis."""
+
+import pytest
+from django.db import OperationalError, connection
+from django.test import override_settings
+
+DEAD_REDIS_CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Port 1 has no listener: connecting is refused at once.
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+}
+
+
+def test_healthz_says_ok(client):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_healthz_answers_head_and_refuses_post(client):
+    assert client.head("/healthz").status_code == 200
+    assert client.post("/healthz").status_code == 405
+
+
+@override_settings(SECURE_SSL_REDIRECT=True)
+def test_probes_are_not_redirected_to_https(client):
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/notes/").status_code == 301
+
+
+@pytest.mark.django_db
+def test_readyz_is_ready_when_database_and_cache_answer(client):
+    response = client.get("/readyz")
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "ready"}
+
+
+@pytest.mark.django_db
+def test_readyz_names_the_cache_when_redis_is_down(client):
+    # Changing CACHES makes Django drop its cache connections (setting_changed),
+    # so the view connects to the dead port, and again to the real one afterwards.
+    with override_settings(CACHES=DEAD_REDIS_CACHES):
+        response = client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert set(body["failed"]) == {"cache"}
+    assert body["failed"]["cache"] == "ConnectionError"
+
+
+@pytest.mark.django_db
+def test_readyz_names_the_database_when_postgres_fails(client, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", refuse)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["failed"] == {"database": "OperationalError"}
