@@ -28,3 +28,5 @@ timeout = 30
 # Trust X-Forwarded-* from any address: only a trusted proxy may sit in front,
 # and the app must not be reachable around it.
 forwarded_allow_ips = "*"
+# No runtime control socket (gunicorn >= 27): it would need a writable home.
+control_socket_disable = True
