@@ -1,0 +1,110 @@
+"""Fixtures shared by the template's tests: rendering and Docker access.
+
+Renders go through copier's Python API from this checkout's HEAD plus any
+uncommitted change (copier's documented behaviour for ``vcs_ref="HEAD"``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import copier
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Every non-default answer appears in ALTERNATE at least once.
+VARIANTS: dict[str, dict[str, object]] = {
+    "defaults": {},
+    "alternate": {
+        "project_name": "Billing-API",
+        "description": "Bills customers",
+        "python_version": "3.14",
+        "postgres_version": 15,
+        "redis_version": 7,
+        "uv_version": "0.13.8",
+        "runtime_uv": False,
+    },
+}
+
+
+def render(dst: Path, **answers: object) -> Path:
+    """Render the template into ``dst`` with ``answers`` over the defaults.
+
+    Takes: a destination folder (created if missing) and question answers.
+    Returns: ``dst``. Raises: whatever ``copier.run_copy`` raises, e.g.
+    ``ValueError`` for an answer a validator refuses.
+    Relies on: copier running ``_tasks`` (``uv lock``) when ``unsafe=True``.
+    """
+    copier.run_copy(
+        str(ROOT),
+        str(dst),
+        data=answers,
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref="HEAD",
+    )
+    return dst
+
+
+@pytest.fixture(scope="session", params=list(VARIANTS))
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+             docker_env: dict[str, str]):
+    """A rendered service per variant, made once per session.
+
+    The copy task ``uv lock`` needs an interpreter for .python-version; uv
+    downloads one on a connected machine, and here finds prepare's stand-in
+    CPython through the environment ``docker_env`` carries.
+    Returns: ``(variant name, answers, path)``.
+    """
+    name = request.param
+    answers = VARIANTS[name]
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in docker_env.items():
+            patch.setenv(key, value)
+        path = render(tmp_path_factory.mktemp(name) / "service", **answers)
+    return name, answers, path
+
+
+def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
+        timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` and return its completed process (stdout and stderr as text).
+
+    Raises: ``AssertionError`` with the command's output when ``check`` and it
+    exits non-zero, so a failing test shows why.
+    """
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n"
+            f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+@pytest.fixture(scope="session")
+def docker_env() -> dict[str, str]:
+    """The environment a rendered project's builds need on this machine.
+
+    Runs ``tests/docker/prepare`` (idempotent: seconds on a warm machine),
+    which starts an engine and provides stand-in images when no registry
+    answers, and merges the ``KEY=value`` lines it prints into ``os.environ``.
+    Fails (never skips) when Docker cannot be made ready.
+    """
+    if shutil.which("docker") is None:
+        pytest.fail("the docker CLI is not installed; the docker-marked tests need it")
+    proc = subprocess.run([str(ROOT / "tests/docker/prepare")], capture_output=True,
+                          text=True, timeout=3600)
+    if proc.returncode != 0:
+        pytest.fail(f"tests/docker/prepare failed:\n{proc.stderr[-4000:]}")
+    env = dict(os.environ)
+    for line in proc.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            env[key] = value
+    return env

@@ -1,0 +1,47 @@
+"""Small helpers for the docker-marked tests, on top of the Docker CLI."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 3) -> tuple[int, dict]:
+    """GET ``url``; return ``(status, JSON body)``, also for 4xx/5xx answers.
+
+    Raises: ``OSError`` (``URLError``) when nothing answers.
+    """
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def wait_for_status(url: str, status: int = 200, within: float = 60) -> dict:
+    """Poll ``url`` until it answers ``status``; return that answer's JSON body.
+
+    Raises: ``AssertionError`` naming the last answer or error after ``within`` s.
+    """
+    deadline = time.monotonic() + within
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            code, body = http_get(url)
+            if code == status:
+                return body
+            last = (code, body)
+        except OSError as error:
+            last = error
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer {status} within {within} s; last: {last!r}")

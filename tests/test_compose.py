@@ -1,0 +1,51 @@
+"""The development stack, brought up as the generated README says, answers
+and passes its own test suite and lint inside `web`."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run
+from dockerlib import free_port, wait_for_status
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def stack(rendered, docker_env):
+    """`docker compose up --build --wait` in the render; `down -v` afterwards."""
+    name, answers, path = rendered
+    port = free_port()
+    env = dict(docker_env, COMPOSE_PROJECT_NAME=f"tt-{name}", WEB_PORT=str(port))
+    try:
+        run(["docker", "compose", "up", "--build", "--wait"], cwd=path, env=env, timeout=1800)
+        yield {"path": path, "env": env, "url": f"http://127.0.0.1:{port}", "answers": answers}
+    finally:
+        run(["docker", "compose", "down", "--volumes"], cwd=path, env=env, check=False)
+
+
+def test_readyz_answers_200(stack):
+    assert wait_for_status(stack["url"] + "/readyz", within=30) == {"status": "ready"}
+
+
+def test_migrations_were_applied_before_web_started(stack):
+    run(["docker", "compose", "exec", "-T", "web", "python", "manage.py", "migrate", "--check"],
+        cwd=stack["path"], env=stack["env"])
+
+
+def test_generated_test_suite_passes_inside_web(stack):
+    proc = run(["make", "test", "args=-q -p no:cacheprovider"], cwd=stack["path"],
+               env=stack["env"])
+    assert " passed" in proc.stdout and "failed" not in proc.stdout
+
+
+def test_generated_lint_passes_inside_web(stack):
+    run(["make", "lint"], cwd=stack["path"], env=stack["env"])
+
+
+def test_web_runs_the_interpreter_the_render_asked_for(stack):
+    version = stack["answers"].get("python_version", "3.13")
+    out = run(["docker", "compose", "exec", "-T", "web", "python", "-c",
+               "import sys; print(sys.prefix, sys.version)"],
+              cwd=stack["path"], env=stack["env"]).stdout
+    assert out.startswith(f"/opt/venv {version}.")

@@ -1,0 +1,118 @@
+"""The production image, built with the command the generated README gives,
+run as a user would run it: against real Postgres and Redis containers on a
+network with no way out, so `uv run --offline --locked` must need nothing."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from conftest import run
+from dockerlib import free_port, wait_for_status
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def service(rendered, docker_env):
+    """Build the image, start db, redis and the app; yield what tests need."""
+    name, answers, path = rendered
+    tag = f"template-test-{name}:latest"
+    run(["make", "image", f"IMAGE={tag}"], cwd=path, env=docker_env, timeout=1800)
+    suffix = uuid.uuid4().hex[:8]
+    net, db, redis, app = (f"tt-{suffix}-{part}" for part in ("net", "db", "redis", "app"))
+    port = free_port()
+    cleanup = [["docker", "network", "rm", net]]
+    try:
+        # --internal: no route out of this network, as in an air-gapped cluster.
+        run(["docker", "network", "create", "--internal", net])
+        cleanup.insert(0, ["docker", "rm", "-f", db, redis, app])
+        run(["docker", "run", "-d", "--name", db, "--network", net,
+             "-e", "POSTGRES_USER=svc", "-e", "POSTGRES_PASSWORD=pw", "-e", "POSTGRES_DB=svc",
+             f"postgres:{answers.get('postgres_version', 17)}"])
+        run(["docker", "run", "-d", "--name", redis, "--network", net,
+             f"redis:{answers.get('redis_version', 8)}"])
+        # A second network, not internal, only to publish the port to the host.
+        run(["docker", "create", "--name", app, "--network", net,
+             "-e", "DJANGO_SECRET_KEY=" + uuid.uuid4().hex * 2,
+             "-e", f"DATABASE_URL=postgres://svc:pw@{db}:5432/svc",
+             "-e", f"REDIS_URL=redis://{redis}:6379/0",
+             "-p", f"127.0.0.1:{port}:8000", tag])
+        run(["docker", "network", "connect", "bridge", app])
+        _wait_for_postgres(db)
+        run(["docker", "exec", db, "psql", "-U", "svc", "-c", "SELECT 1"])
+        run(["docker", "start", app])
+        yield {"answers": answers, "tag": tag, "app": app, "url": f"http://127.0.0.1:{port}",
+               "net": net, "db": db, "redis": redis}
+    finally:
+        for cmd in cleanup:
+            run(cmd, check=False)
+
+
+def _wait_for_postgres(container: str, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        probe = ["docker", "exec", container, "pg_isready", "-h", "127.0.0.1", "-U", "svc"]
+        if run(probe, check=False).returncode == 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{container} was not ready within {within} s")
+
+
+def test_readyz_answers_200_against_real_postgres_and_redis(service):
+    # Tables are not needed for readiness; migrate shows the DB really works.
+    assert wait_for_status(service["url"] + "/readyz") == {"status": "ready"}
+    run(["docker", "exec", service["app"], "python", "manage.py", "migrate", "--noinput"])
+
+
+def test_runs_as_a_fixed_non_root_user(service):
+    wait_for_status(service["url"] + "/healthz")
+    uid = run(["docker", "exec", service["app"], "id", "-u"]).stdout.strip()
+    assert uid == "10001"
+
+
+def test_venv_python_resolves_into_the_uv_managed_interpreter(service):
+    version = service["answers"].get("python_version", "3.13")
+    target = run(["docker", "exec", service["app"], "realpath", "/opt/venv/bin/python"]).stdout
+    assert target.startswith(f"/opt/python/cpython-{version}."), target
+    assert target.strip().endswith(f"/bin/python{version}")
+
+
+def test_image_has_no_compiler_or_build_tool(service):
+    probe = run(["docker", "exec", service["app"], "sh", "-c",
+                 "command -v cc gcc c++ make ld apt-get >/dev/null 2>&1; "
+                 "for t in cc gcc c++ make ld; do command -v $t; done; true"])
+    assert probe.stdout.strip() == ""
+
+
+def test_uv_is_in_the_image_only_when_the_answer_says_so(service):
+    has_uv = run(["docker", "exec", service["app"], "sh", "-c", "command -v uv"],
+                 check=False).returncode == 0
+    assert has_uv is service["answers"].get("runtime_uv", True)
+    cmd = run(["docker", "inspect", "-f", "{{json .Config.Cmd}}", service["tag"]]).stdout
+    assert ('"--offline","--locked"' in cmd) is has_uv
+
+
+def test_docker_healthcheck_turns_healthy(service):
+    deadline = time.monotonic() + 60
+    status = ""
+    while time.monotonic() < deadline:
+        status = run(["docker", "inspect", "-f", "{{.State.Health.Status}}",
+                      service["app"]]).stdout.strip()
+        if status == "healthy":
+            break
+        time.sleep(1)
+    assert status == "healthy"
+
+
+def test_docker_stop_is_graceful_and_quick(service):
+    wait_for_status(service["url"] + "/healthz")
+    started = time.monotonic()
+    run(["docker", "stop", service["app"]])
+    elapsed = time.monotonic() - started
+    exit_code = run(["docker", "inspect", "-f", "{{.State.ExitCode}}", service["app"]]).stdout
+    assert exit_code.strip() == "0"
+    # Docker sends SIGKILL at 10 s; a graceful stop of an idle server is far quicker.
+    assert elapsed < 5, f"docker stop took {elapsed:.1f} s"
