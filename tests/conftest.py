@@ -52,8 +52,11 @@ def render(dst: Path, **answers: object) -> Path:
 
 
 @pytest.fixture(scope="session", params=list(VARIANTS))
-def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-             docker_env: dict[str, str]):
+def rendered(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    docker_env: dict[str, str],
+):
     """A rendered service per variant, made once per session.
 
     The copy task ``uv lock`` needs an interpreter for .python-version; uv
@@ -70,15 +73,19 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     return name, answers, path
 
 
-def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
-        timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` and return its completed process (stdout and stderr as text).
 
     Raises: ``AssertionError`` with the command's output when ``check`` and it
     exits non-zero, so a failing test shows why.
     """
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} exited {proc.returncode}\n"
@@ -98,8 +105,9 @@ def docker_env() -> dict[str, str]:
     """
     if shutil.which("docker") is None:
         pytest.fail("the docker CLI is not installed; the docker-marked tests need it")
-    proc = subprocess.run([str(ROOT / "tests/docker/prepare")], capture_output=True,
-                          text=True, timeout=3600)
+    proc = subprocess.run(
+        [str(ROOT / "tests/docker/prepare")], capture_output=True, text=True, timeout=3600
+    )
     if proc.returncode != 0:
         pytest.fail(f"tests/docker/prepare failed:\n{proc.stderr[-4000:]}")
     env = dict(os.environ)

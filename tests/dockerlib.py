@@ -28,8 +28,11 @@ def http_get(url: str, timeout: float = 3) -> tuple[int, dict]:
         return error.code, json.loads(error.read() or b"{}")
 
 
-def wait_for_status(url: str, status: int = 200, within: float = 60) -> dict:
-    """Poll ``url`` until it answers ``status``; return that answer's JSON body.
+def wait_for_status(
+    url: str, status: int = 200, within: float = 60, body_has: dict | None = None
+) -> dict:
+    """Poll ``url`` until it answers ``status`` (and a JSON body holding every
+    item of ``body_has``); return that body. Connection errors count as "not yet".
 
     Raises: ``AssertionError`` naming the last answer or error after ``within`` s.
     """
@@ -38,10 +41,10 @@ def wait_for_status(url: str, status: int = 200, within: float = 60) -> dict:
     while time.monotonic() < deadline:
         try:
             code, body = http_get(url)
-            if code == status:
+            if code == status and (body_has or {}).items() <= body.items():
                 return body
             last = (code, body)
-        except OSError as error:
+        except (OSError, ValueError) as error:
             last = error
-        time.sleep(0.5)
+        time.sleep(0.2)
     raise AssertionError(f"{url} did not answer {status} within {within} s; last: {last!r}")

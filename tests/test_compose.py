@@ -29,13 +29,15 @@ def test_readyz_answers_200(stack):
 
 
 def test_migrations_were_applied_before_web_started(stack):
-    run(["docker", "compose", "exec", "-T", "web", "python", "manage.py", "migrate", "--check"],
-        cwd=stack["path"], env=stack["env"])
+    run(
+        ["docker", "compose", "exec", "-T", "web", "python", "manage.py", "migrate", "--check"],
+        cwd=stack["path"],
+        env=stack["env"],
+    )
 
 
 def test_generated_test_suite_passes_inside_web(stack):
-    proc = run(["make", "test", "args=-q -p no:cacheprovider"], cwd=stack["path"],
-               env=stack["env"])
+    proc = run(["make", "test", "args=-q -p no:cacheprovider"], cwd=stack["path"], env=stack["env"])
     assert " passed" in proc.stdout and "failed" not in proc.stdout
 
 
@@ -45,7 +47,18 @@ def test_generated_lint_passes_inside_web(stack):
 
 def test_web_runs_the_interpreter_the_render_asked_for(stack):
     version = stack["answers"].get("python_version", "3.13")
-    out = run(["docker", "compose", "exec", "-T", "web", "python", "-c",
-               "import sys; print(sys.prefix, sys.version)"],
-              cwd=stack["path"], env=stack["env"]).stdout
+    out = run(
+        [
+            "docker",
+            "compose",
+            "exec",
+            "-T",
+            "web",
+            "python",
+            "-c",
+            "import sys; print(sys.prefix, sys.version)",
+        ],
+        cwd=stack["path"],
+        env=stack["env"],
+    ).stdout
     assert out.startswith(f"/opt/venv {version}.")

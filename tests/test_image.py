@@ -29,23 +29,69 @@ def service(rendered, docker_env):
         # --internal: no route out of this network, as in an air-gapped cluster.
         run(["docker", "network", "create", "--internal", net])
         cleanup.insert(0, ["docker", "rm", "-f", db, redis, app])
-        run(["docker", "run", "-d", "--name", db, "--network", net,
-             "-e", "POSTGRES_USER=svc", "-e", "POSTGRES_PASSWORD=pw", "-e", "POSTGRES_DB=svc",
-             f"postgres:{answers.get('postgres_version', 17)}"])
-        run(["docker", "run", "-d", "--name", redis, "--network", net,
-             f"redis:{answers.get('redis_version', 8)}"])
+        run(
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                db,
+                "--network",
+                net,
+                "-e",
+                "POSTGRES_USER=svc",
+                "-e",
+                "POSTGRES_PASSWORD=pw",
+                "-e",
+                "POSTGRES_DB=svc",
+                f"postgres:{answers.get('postgres_version', 17)}",
+            ]
+        )
+        run(
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                redis,
+                "--network",
+                net,
+                f"redis:{answers.get('redis_version', 8)}",
+            ]
+        )
         # A second network, not internal, only to publish the port to the host.
-        run(["docker", "create", "--name", app, "--network", net,
-             "-e", "DJANGO_SECRET_KEY=" + uuid.uuid4().hex * 2,
-             "-e", f"DATABASE_URL=postgres://svc:pw@{db}:5432/svc",
-             "-e", f"REDIS_URL=redis://{redis}:6379/0",
-             "-p", f"127.0.0.1:{port}:8000", tag])
+        run(
+            [
+                "docker",
+                "create",
+                "--name",
+                app,
+                "--network",
+                net,
+                "-e",
+                "DJANGO_SECRET_KEY=" + uuid.uuid4().hex * 2,
+                "-e",
+                f"DATABASE_URL=postgres://svc:pw@{db}:5432/svc",
+                "-e",
+                f"REDIS_URL=redis://{redis}:6379/0",
+                "-p",
+                f"127.0.0.1:{port}:8000",
+                tag,
+            ]
+        )
         run(["docker", "network", "connect", "bridge", app])
         _wait_for_postgres(db)
         run(["docker", "exec", db, "psql", "-U", "svc", "-c", "SELECT 1"])
         run(["docker", "start", app])
-        yield {"answers": answers, "tag": tag, "app": app, "url": f"http://127.0.0.1:{port}",
-               "net": net, "db": db, "redis": redis}
+        yield {
+            "answers": answers,
+            "tag": tag,
+            "app": app,
+            "url": f"http://127.0.0.1:{port}",
+            "net": net,
+            "db": db,
+            "redis": redis,
+        }
     finally:
         for cmd in cleanup:
             run(cmd, check=False)
@@ -81,15 +127,25 @@ def test_venv_python_resolves_into_the_uv_managed_interpreter(service):
 
 
 def test_image_has_no_compiler_or_build_tool(service):
-    probe = run(["docker", "exec", service["app"], "sh", "-c",
-                 "command -v cc gcc c++ make ld apt-get >/dev/null 2>&1; "
-                 "for t in cc gcc c++ make ld; do command -v $t; done; true"])
+    probe = run(
+        [
+            "docker",
+            "exec",
+            service["app"],
+            "sh",
+            "-c",
+            "command -v cc gcc c++ make ld apt-get >/dev/null 2>&1; "
+            "for t in cc gcc c++ make ld; do command -v $t; done; true",
+        ]
+    )
     assert probe.stdout.strip() == ""
 
 
 def test_uv_is_in_the_image_only_when_the_answer_says_so(service):
-    has_uv = run(["docker", "exec", service["app"], "sh", "-c", "command -v uv"],
-                 check=False).returncode == 0
+    has_uv = (
+        run(["docker", "exec", service["app"], "sh", "-c", "command -v uv"], check=False).returncode
+        == 0
+    )
     assert has_uv is service["answers"].get("runtime_uv", True)
     cmd = run(["docker", "inspect", "-f", "{{json .Config.Cmd}}", service["tag"]]).stdout
     assert ('"--offline","--locked"' in cmd) is has_uv
@@ -99,8 +155,9 @@ def test_docker_healthcheck_turns_healthy(service):
     deadline = time.monotonic() + 60
     status = ""
     while time.monotonic() < deadline:
-        status = run(["docker", "inspect", "-f", "{{.State.Health.Status}}",
-                      service["app"]]).stdout.strip()
+        status = run(
+            ["docker", "inspect", "-f", "{{.State.Health.Status}}", service["app"]]
+        ).stdout.strip()
         if status == "healthy":
             break
         time.sleep(1)

@@ -30,8 +30,18 @@ def test_bad_answer_is_refused_and_leaves_no_directory(tmp_path, answers, messag
 def test_cli_prints_the_validator_message_and_fails(tmp_path):
     dst = tmp_path / "service"
     proc = run(
-        ["copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD",
-         "--data", "project_name=9 lives!", str(ROOT), str(dst)],
+        [
+            "copier",
+            "copy",
+            "--trust",
+            "--defaults",
+            "--vcs-ref",
+            "HEAD",
+            "--data",
+            "project_name=9 lives!",
+            str(ROOT),
+            str(dst),
+        ],
         check=False,
     )
     assert proc.returncode != 0

@@ -52,8 +52,9 @@ def test_images_and_versions_follow_the_answers(rendered):
 
 def test_runtime_uv_answer_decides_how_the_app_starts(rendered):
     _, answers, path = rendered
-    cmd = [line for line in (path / "Dockerfile").read_text().splitlines()
-           if line.startswith("CMD ")][-1]
+    cmd = [
+        line for line in (path / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")
+    ][-1]
     if answers.get("runtime_uv", True):
         assert cmd.startswith('CMD ["uv", "run", "--offline", "--locked"')
     else:
