@@ -71,12 +71,9 @@ def test_a_saved_edit_is_served_without_a_restart(loop):
 
 def test_files_the_container_writes_belong_to_the_developer(loop):
     models = loop["path"] / "notes" / "models.py"
-    models.write_text(
-        models.read_text().replace(
-            "    body = models.TextField(blank=True)\n",
-            "    body = models.TextField(blank=True)\n    pinned = models.BooleanField(default=False)\n",
-        )
-    )
+    field = "    body = models.TextField(blank=True)\n"
+    pinned = "    pinned = models.BooleanField(default=False)\n"
+    models.write_text(models.read_text().replace(field, field + pinned))
     run(["make", "makemigrations"], cwd=loop["path"], env=loop["env"])
     created = list((loop["path"] / "notes" / "migrations").glob("0002_*.py"))
     assert len(created) == 1
