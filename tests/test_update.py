@@ -16,6 +16,7 @@ from pathlib import Path
 
 import copier
 import pytest
+from packaging.version import Version
 
 from conftest import ROOT, run
 
@@ -262,6 +263,30 @@ def test_update_from_every_release_to_head(release, tmp_path, env):
             assert (service / name).read_bytes() == content, name
     assert '"humanize>=' in (service / "pyproject.toml").read_text()
     run(["uv", "sync", "--locked"], cwd=service)
+    # 0.2.0's migration: the team's edited gunicorn settings moved with the file.
+    assert not (service / "config" / "gunicorn.py").exists()
+    if Version(release) < Version("0.2.0"):
+        assert "timeout = 60\n" in (service / "gunicorn.conf.py").read_text()
+
+
+def test_unedited_gunicorn_settings_take_the_template_file(tmp_path, env):
+    template = clone_template(tmp_path / "template")
+    service = make_service(template, "0.1.0", tmp_path / "service")
+
+    copier.run_update(
+        str(service),
+        vcs_ref="HEAD",
+        defaults=True,
+        overwrite=True,
+        unsafe=True,
+        conflict="inline",
+        quiet=True,
+    )
+
+    shipped = (template / "template" / "gunicorn.conf.py").read_bytes()
+    assert (service / "gunicorn.conf.py").read_bytes() == shipped
+    assert not (service / "config" / "gunicorn.py").exists()
+    assert unmerged_or_rejected(service) == []
 
 
 def test_update_in_a_dirty_tree_is_refused_and_changes_nothing(tmp_path, env):

@@ -1,4 +1,5 @@
-"""Gunicorn settings: ``gunicorn -c config/gunicorn.py`` serves config.wsgi.
+"""Gunicorn settings. gunicorn reads ``gunicorn.conf.py`` from its working
+directory (/app) by default, so a bare ``gunicorn`` serves config.wsgi.
 
 Each value is read when gunicorn starts; the environment variables below
 override the defaults without rebuilding the image.
@@ -6,7 +7,7 @@ override the defaults without rebuilding the image.
 
 import os
 
-# The app to serve, so the command line needs only ``-c config/gunicorn.py``.
+# The app to serve, so the command line needs no arguments.
 wsgi_app = "config.wsgi:application"
 # All interfaces: in a container, the published port only reaches 0.0.0.0.
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # noqa: S104
