@@ -102,6 +102,11 @@ def team_edits(service: Path) -> dict[str, bytes]:
         "from django.apps import AppConfig\n\n\n"
         'class BillingConfig(AppConfig):\n    name = "billing"\n'
     )
+    gunicorn = service / "config" / "gunicorn.py"  # where releases before 0.2.0 put it
+    if gunicorn.exists():
+        tuned = gunicorn.read_text().replace("timeout = 30\n", "timeout = 60\n")
+        assert "timeout = 60\n" in tuned
+        gunicorn.write_text(tuned)
     git(service, "add", "--all")
     git(service, "commit", "--quiet", "--message", "Team work")
     edited = [
