@@ -6,13 +6,14 @@ uncommitted change (copier's documented behaviour for ``vcs_ref="HEAD"``).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import copier
 import pytest
+
+from dockerlib import prepared_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,14 +106,7 @@ def docker_env() -> dict[str, str]:
     """
     if shutil.which("docker") is None:
         pytest.fail("the docker CLI is not installed; the docker-marked tests need it")
-    proc = subprocess.run(
-        [str(ROOT / "tests/docker/prepare")], capture_output=True, text=True, timeout=3600
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"tests/docker/prepare failed:\n{proc.stderr[-4000:]}")
-    env = dict(os.environ)
-    for line in proc.stdout.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            env[key] = value
-    return env
+    try:
+        return prepared_env()
+    except RuntimeError as error:
+        pytest.fail(str(error))

@@ -3,10 +3,34 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
+
+PREPARE = Path(__file__).resolve().parent / "docker" / "prepare"
+
+
+def prepared_env(timeout: float = 3600) -> dict[str, str]:
+    """Run ``tests/docker/prepare`` and return ``os.environ`` plus what it printed.
+
+    Takes: a time limit in seconds. Returns: the environment a rendered
+    project's builds need on this machine. Raises: ``RuntimeError`` with the
+    script's last output when it fails (no engine, a stand-in build error).
+    Relies on: prepare printing only ``KEY=value`` lines on stdout.
+    """
+    proc = subprocess.run([str(PREPARE)], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"tests/docker/prepare failed:\n{proc.stderr[-4000:]}")
+    env = dict(os.environ)
+    for line in proc.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            env[key] = value
+    return env
 
 
 def free_port() -> int:

@@ -13,12 +13,12 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def stack(rendered, docker_env):
-    """`docker compose up --build --wait` in the render; `down -v` afterwards."""
+    """`make up` (the generated README's command) in the render; `down -v` afterwards."""
     name, answers, path = rendered
     port = free_port()
     env = dict(docker_env, COMPOSE_PROJECT_NAME=f"tt-{name}", WEB_PORT=str(port))
     try:
-        run(["docker", "compose", "up", "--build", "--wait"], cwd=path, env=env, timeout=1800)
+        run(["make", "up"], cwd=path, env=env, timeout=1800)
         yield {"path": path, "env": env, "url": f"http://127.0.0.1:{port}", "answers": answers}
     finally:
         run(["docker", "compose", "down", "--volumes"], cwd=path, env=env, check=False)
