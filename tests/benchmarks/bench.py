@@ -1,0 +1,266 @@
+"""Benchmarks that print numbers; nothing here passes or fails on speed.
+
+Usage: ``uv run python tests/benchmarks/bench.py [--no-cold] [--seconds N]``
+
+Takes a default render of the template and measures, on this machine and in
+one run, for our production image and for the same service packaged in
+cookiecutter-django's layout (``cookiecutter-layout.Dockerfile``):
+build time cold (build cache pruned) and warm (nothing changed), rebuild
+time and bytes of new layers after a one-line code change, image size,
+time from ``docker run`` to ``/readyz`` answering 200, and requests per
+second on ``/healthz`` (wrk, 2 threads, 16 connections). Then, for the
+development stack: time from saving a view to the dev server serving it,
+and from ``uv add`` to the package importable in ``web`` after ``up``.
+
+Needs: a Docker engine made ready by ``tests/docker/prepare`` (run here),
+and ``wrk`` (installed with apt-get when missing). Pruning the build cache
+for the cold builds makes the next test run rebuild its caches.
+Exits non-zero only when a step fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import copier  # noqa: E402
+
+from dockerlib import free_port, prepared_env, wait_for_status  # noqa: E402
+
+ROOT = HERE.parent.parent
+CODE_FILE = "notes/views.py"
+
+
+def sh(cmd: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd``; return it, or raise ``CalledProcessError`` showing its stderr."""
+    try:
+        return subprocess.run(cmd, check=True, capture_output=True, text=True, **kwargs)
+    except subprocess.CalledProcessError as error:
+        sys.stderr.write(error.stdout[-3000:] + error.stderr[-3000:])
+        raise
+
+
+def timed(cmd: list[str], **kwargs) -> float:
+    started = time.monotonic()
+    sh(cmd, **kwargs)
+    return time.monotonic() - started
+
+
+def layer_sizes(image: str) -> dict[str, int]:
+    """Map each layer's diffID to its uncompressed size, from ``docker save``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "image.tar"
+        sh(["docker", "save", "--output", str(archive), image])
+        with tarfile.open(archive) as tar:
+            manifest = json.load(tar.extractfile("manifest.json"))[0]
+            return {
+                "sha256:" + Path(layer).name: tar.getmember(layer).size
+                for layer in manifest["Layers"]
+            }
+
+
+def build(name: str, dockerfile: str | None, context: Path, env: dict) -> list[str]:
+    cmd = [
+        "docker",
+        "build",
+        "--quiet",
+        "--tag",
+        name,
+        "--build-arg",
+        "UV_PYTHON_DOWNLOADS_JSON_URL",
+        "--secret",
+        f"id=ca-bundle,src={env.get('CA_BUNDLE') or '/dev/null'}",
+    ]
+    if dockerfile:
+        cmd += ["--file", dockerfile]
+    return [*cmd, str(context)]
+
+
+def measure_image(
+    label: str, dockerfile: str | None, render: Path, env: dict, cold: bool
+) -> dict[str, object]:
+    tag = f"bench-{label}:latest"
+    cmd = build(tag, dockerfile, render, env)
+    result: dict[str, object] = {}
+    if cold:
+        sh(["docker", "builder", "prune", "--all", "--force"])
+        result["cold build (s)"] = timed(cmd, env=env)
+    else:
+        sh(cmd, env=env)
+    result["warm build, no change (s)"] = timed(cmd, env=env)
+    before = layer_sizes(tag)
+    code = render / CODE_FILE
+    original = code.read_text()
+    code.write_text(original + f"\n# bench {uuid.uuid4().hex}\n")
+    try:
+        result["rebuild after code change (s)"] = timed(cmd, env=env)
+    finally:
+        code.write_text(original)
+    after = layer_sizes(tag)
+    new = sum(size for digest, size in after.items() if digest not in before)
+    result["new layer bytes after code change (MB)"] = new / 1e6
+    size = int(sh(["docker", "image", "inspect", "-f", "{{.Size}}", tag]).stdout)
+    result["image size (MB)"] = size / 1e6
+    return result
+
+
+def serve(tag: str, net: str, db: str, redis: str, seconds: int) -> dict[str, object]:
+    port = free_port()
+    app = f"bench-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    sh(
+        [
+            "docker",
+            "run",
+            "-d",
+            "--name",
+            app,
+            "--network",
+            net,
+            "-p",
+            f"127.0.0.1:{port}:8000",
+            "-e",
+            "DJANGO_SECRET_KEY=" + uuid.uuid4().hex * 2,
+            "-e",
+            f"DATABASE_URL=postgres://svc:pw@{db}:5432/svc",
+            "-e",
+            f"REDIS_URL=redis://{redis}:6379/0",
+            tag,
+        ]
+    )
+    try:
+        wait_for_status(f"http://127.0.0.1:{port}/readyz", within=60)
+        result: dict[str, object] = {"docker run to /readyz 200 (s)": time.monotonic() - started}
+        if shutil.which("wrk"):
+            out = sh(
+                ["wrk", "-t2", "-c16", f"-d{seconds}s", f"http://127.0.0.1:{port}/healthz"]
+            ).stdout
+            rps = next(
+                line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec:")
+            )
+            result["requests/s on /healthz"] = float(rps)
+        stop_started = time.monotonic()
+        sh(["docker", "stop", app])
+        result["docker stop (s)"] = time.monotonic() - stop_started
+        return result
+    finally:
+        subprocess.run(["docker", "rm", "-f", app], capture_output=True)
+
+
+def dev_loop(render: Path, env: dict) -> dict[str, object]:
+    env = dict(env, COMPOSE_PROJECT_NAME="bench-dev", WEB_PORT=str(free_port()))
+    url = f"http://127.0.0.1:{env['WEB_PORT']}"
+    result: dict[str, object] = {}
+    try:
+        result["make up, warm (s)"] = timed(["make", "up"], cwd=render, env=env)
+        view = render / "config" / "health.py"
+        original = view.read_text()
+        started = time.monotonic()
+        view.write_text(
+            original.replace(
+                'JsonResponse({"status": "ok"})', 'JsonResponse({"status": "ok", "bench": 1})'
+            )
+        )
+        wait_for_status(url + "/healthz", within=30, body_has={"bench": 1})
+        result["saved edit to served (s)"] = time.monotonic() - started
+        view.write_text(original)
+        started = time.monotonic()
+        sh(["uv", "add", "--quiet", "humanize"], cwd=render, env=env)
+        sh(["docker", "compose", "up", "--wait"], cwd=render, env=env)
+        sh(
+            ["docker", "compose", "exec", "-T", "web", "python", "-c", "import humanize"],
+            cwd=render,
+            env=env,
+        )
+        result["uv add to importable in web (s)"] = time.monotonic() - started
+    finally:
+        subprocess.run(
+            ["docker", "compose", "down", "--volumes"], cwd=render, env=env, capture_output=True
+        )
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold builds")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per image")
+    args = parser.parse_args()
+
+    env = prepared_env()
+    if not shutil.which("wrk"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], capture_output=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    os.environ.update(env)  # the copy task (uv lock) needs prepare's environment too
+    render = work / "service"
+    copier.run_copy(str(ROOT), str(render), defaults=True, unsafe=True, quiet=True, vcs_ref="HEAD")
+    baseline = str(HERE / "cookiecutter-layout.Dockerfile")
+
+    results: dict[str, dict[str, object]] = {"this template": {}, "cookiecutter layout": {}}
+    for label, dockerfile in (("this template", None), ("cookiecutter layout", baseline)):
+        print(f"building: {label}", file=sys.stderr)
+        results[label] |= measure_image(
+            label.split()[0], dockerfile, render, env, cold=not args.no_cold
+        )
+
+    net, db, redis = (f"bench-{part}" for part in ("net", "db", "redis"))
+    try:
+        sh(["docker", "network", "create", net])
+        sh(
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                db,
+                "--network",
+                net,
+                "-e",
+                "POSTGRES_USER=svc",
+                "-e",
+                "POSTGRES_PASSWORD=pw",
+                "-e",
+                "POSTGRES_DB=svc",
+                "postgres:17",
+            ]
+        )
+        sh(["docker", "run", "-d", "--name", redis, "--network", net, "redis:8"])
+        time.sleep(3)
+        for label in results:
+            print(f"serving: {label}", file=sys.stderr)
+            results[label] |= serve(
+                f"bench-{label.split()[0]}:latest", net, db, redis, args.seconds
+            )
+    finally:
+        subprocess.run(["docker", "rm", "-f", db, redis], capture_output=True)
+        subprocess.run(["docker", "network", "rm", net], capture_output=True)
+
+    print("development loop: this template", file=sys.stderr)
+    loop = dev_loop(render, env)
+
+    rows = list(dict.fromkeys(key for result in results.values() for key in result))
+    print(f"\n{'measure':44} {'this template':>14} {'cookiecutter layout':>20}")
+    for row in rows:
+        cells = [results[label].get(row) for label in results]
+        text = [f"{c:.2f}" if isinstance(c, float) else str(c or "n/a") for c in cells]
+        print(f"{row:44} {text[0]:>14} {text[1]:>20}")
+    print("\ndevelopment loop (this template)")
+    for key, value in loop.items():
+        print(f"{key:44} {value:>14.2f}")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
