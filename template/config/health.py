@@ -1,4 +1,9 @@
-"""Liveness (/healthz) and readiness (/readyz) probes."""
+"""Liveness (/healthz) and readiness (/readyz) probes.
+
+ProbeMiddleware answers both before any other middleware, so a probe that
+arrives with the pod's IP or ``localhost`` as its Host header, or over plain
+HTTP, is answered rather than refused by ALLOWED_HOSTS or redirected.
+"""
 
 import logging
 import uuid
@@ -74,3 +79,24 @@ def readyz(request: HttpRequest) -> JsonResponse:
     if failed:
         return JsonResponse({"status": "unavailable", "failed": failed}, status=503)
     return JsonResponse({"status": "ready"})
+
+
+PROBES = {"/healthz": healthz, "/readyz": readyz}
+
+
+class ProbeMiddleware:
+    """Answer ``/healthz`` and ``/readyz`` before host validation and redirects.
+
+    Takes: the next handler (Django's middleware protocol). Returns, per
+    request: the probe's response for the two probe paths, otherwise whatever
+    the rest of the stack returns. Raises: nothing of its own.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        probe = PROBES.get(request.path_info)
+        if probe is not None:
+            return probe(request)
+        return self.get_response(request)

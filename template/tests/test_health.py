@@ -32,6 +32,13 @@ def test_probes_are_not_redirected_to_https(client):
     assert client.get("/notes/").status_code == 301
 
 
+@override_settings(ALLOWED_HOSTS=["api.example.com"])
+def test_probes_answer_whatever_the_host_header(client):
+    # Container and Kubernetes probes send localhost or the pod's IP as Host.
+    assert client.get("/healthz", HTTP_HOST="10.1.2.3:8000").status_code == 200
+    assert client.get("/notes/", HTTP_HOST="10.1.2.3:8000").status_code == 400
+
+
 @pytest.mark.django_db
 def test_readyz_is_ready_when_database_and_cache_answer(client):
     response = client.get("/readyz")
