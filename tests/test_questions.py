@@ -14,6 +14,7 @@ from conftest import ROOT, render, run
         ({"project_name": ""}, "project_name must start with a letter"),
         ({"project_slug": "Billing-API"}, "valid Python package name"),
         ({"project_slug": "config"}, "would shadow a module"),
+        ({"description": "two\nlines"}, "description must be one line"),
         ({"uv_version": "latest"}, "uv_version must be an exact release"),
         ({"uv_version": "0.12.9"}, "uv_version must be an exact release"),
         ({"python_version": "3.12"}, "Invalid choice for 'python_version'"),
