@@ -72,3 +72,75 @@ def wait_for_status(
             last = error
         time.sleep(0.2)
     raise AssertionError(f"{url} did not answer {status} within {within} s; last: {last!r}")
+
+
+def docker(*args: str, timeout: float = 600) -> str:
+    """Run ``docker ARGS``; return its stdout.
+
+    Raises: ``RuntimeError`` carrying the command and its stderr when it fails.
+    """
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+    return proc.stdout
+
+
+def start_backing_services(
+    net: str,
+    db: str,
+    redis: str,
+    postgres_major: object = 17,
+    redis_major: object = 8,
+    within: float = 60,
+) -> str:
+    """Start Postgres and Redis containers named ``db`` and ``redis`` on ``net``.
+
+    Returns: the DATABASE_URL an app on ``net`` uses. Waits until Postgres
+    accepts TCP connections (``pg_isready -h 127.0.0.1``: the socket answers
+    too early during first init). Raises: ``RuntimeError`` if a container
+    fails to start or Postgres is not ready within ``within`` seconds.
+    """
+    docker(
+        "run",
+        "-d",
+        "--name",
+        db,
+        "--network",
+        net,
+        "-e",
+        "POSTGRES_USER=svc",
+        "-e",
+        "POSTGRES_PASSWORD=pw",
+        "-e",
+        "POSTGRES_DB=svc",
+        f"postgres:{postgres_major}",
+    )
+    docker("run", "-d", "--name", redis, "--network", net, f"redis:{redis_major}")
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        probe = subprocess.run(
+            ["docker", "exec", db, "pg_isready", "-h", "127.0.0.1", "-U", "svc"],
+            capture_output=True,
+        )
+        if probe.returncode == 0:
+            return f"postgres://svc:pw@{db}:5432/svc"
+        time.sleep(0.5)
+    raise RuntimeError(f"{db} was not ready within {within} s")
+
+
+def web_exec(project: Path, env: dict[str, str], *cmd: str) -> str:
+    """Run ``cmd`` in the compose project's running ``web`` container; return stdout.
+
+    Raises: ``RuntimeError`` with the command's stderr when it fails.
+    """
+    proc = subprocess.run(
+        ["docker", "compose", "exec", "-T", "web", *cmd],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} in web exited {proc.returncode}: {proc.stderr}")
+    return proc.stdout

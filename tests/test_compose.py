@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run
-from dockerlib import free_port, wait_for_status
+from dockerlib import free_port, wait_for_status, web_exec
 
 pytestmark = pytest.mark.docker
 
@@ -29,11 +29,7 @@ def test_readyz_answers_200(stack):
 
 
 def test_migrations_were_applied_before_web_started(stack):
-    run(
-        ["docker", "compose", "exec", "-T", "web", "python", "manage.py", "migrate", "--check"],
-        cwd=stack["path"],
-        env=stack["env"],
-    )
+    web_exec(stack["path"], stack["env"], "python", "manage.py", "migrate", "--check")
 
 
 def test_generated_test_suite_passes_inside_web(stack):
@@ -47,18 +43,6 @@ def test_generated_lint_passes_inside_web(stack):
 
 def test_web_runs_the_interpreter_the_render_asked_for(stack):
     version = stack["answers"].get("python_version", "3.13")
-    out = run(
-        [
-            "docker",
-            "compose",
-            "exec",
-            "-T",
-            "web",
-            "python",
-            "-c",
-            "import sys; print(sys.prefix, sys.version)",
-        ],
-        cwd=stack["path"],
-        env=stack["env"],
-    ).stdout
+    code = "import sys; print(sys.prefix, sys.version)"
+    out = web_exec(stack["path"], stack["env"], "python", "-c", code)
     assert out.startswith(f"/opt/venv {version}.")

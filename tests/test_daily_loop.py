@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import render, run
-from dockerlib import free_port, wait_for_status
+from dockerlib import free_port, wait_for_status, web_exec
 
 pytestmark = pytest.mark.docker
 
@@ -88,20 +88,8 @@ def test_an_added_dependency_is_importable_after_the_next_up(loop):
     assert "humanize" in (loop["path"] / "pyproject.toml").read_text()
     assert 'name = "humanize"' in (loop["path"] / "uv.lock").read_text()
     run(["docker", "compose", "up", "--wait"], cwd=loop["path"], env=loop["env"], timeout=900)
-    out = run(
-        [
-            "docker",
-            "compose",
-            "exec",
-            "-T",
-            "web",
-            "python",
-            "-c",
-            "import humanize; print(humanize.intcomma(1234567))",
-        ],
-        cwd=loop["path"],
-        env=loop["env"],
-    ).stdout
+    code = "import humanize; print(humanize.intcomma(1234567))"
+    out = web_exec(loop["path"], loop["env"], "python", "-c", code)
     assert out.strip() == "1,234,567"
     # No anonymous volume anywhere: nothing can hold an old venv.
     volumes = run(

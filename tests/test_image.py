@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from conftest import run
-from dockerlib import free_port, http_get, wait_for_status
+from dockerlib import docker, free_port, http_get, start_backing_services, wait_for_status
 
 pytestmark = pytest.mark.docker
 
@@ -25,92 +25,32 @@ def service(rendered, docker_env):
     suffix = uuid.uuid4().hex[:8]
     net, db, redis, app = (f"tt-{suffix}-{part}" for part in ("net", "db", "redis", "app"))
     port = free_port()
-    cleanup = [["docker", "network", "rm", net]]
+    # --internal: no route out of this network, as in an air-gapped cluster.
+    docker("network", "create", "--internal", net)
     try:
-        # --internal: no route out of this network, as in an air-gapped cluster.
-        run(["docker", "network", "create", "--internal", net])
-        cleanup.insert(0, ["docker", "rm", "-f", db, redis, app])
-        run(
-            [
-                "docker",
-                "run",
-                "-d",
-                "--name",
-                db,
-                "--network",
-                net,
-                "-e",
-                "POSTGRES_USER=svc",
-                "-e",
-                "POSTGRES_PASSWORD=pw",
-                "-e",
-                "POSTGRES_DB=svc",
-                f"postgres:{answers.get('postgres_version', 17)}",
-            ]
+        database_url = start_backing_services(
+            net, db, redis, answers.get("postgres_version", 17), answers.get("redis_version", 8)
         )
-        run(
-            [
-                "docker",
-                "run",
-                "-d",
-                "--name",
-                redis,
-                "--network",
-                net,
-                f"redis:{answers.get('redis_version', 8)}",
-            ]
-        )
+        secret = uuid.uuid4().hex * 2
+        docker(
+            "create", "--name", app, "--network", net,
+            "-e", f"DJANGO_SECRET_KEY={secret}",
+            "-e", f"DATABASE_URL={database_url}",
+            "-e", f"REDIS_URL=redis://{redis}:6379/0",
+            # As deployed: a real host name, and a port of the platform's choosing.
+            "-e", "DJANGO_ALLOWED_HOSTS=api.example.com",
+            "-e", "PORT=8080",
+            "-p", f"127.0.0.1:{port}:8080",
+            tag,
+        )  # fmt: skip
         # A second network, not internal, only to publish the port to the host.
-        run(
-            [
-                "docker",
-                "create",
-                "--name",
-                app,
-                "--network",
-                net,
-                "-e",
-                "DJANGO_SECRET_KEY=" + uuid.uuid4().hex * 2,
-                "-e",
-                f"DATABASE_URL=postgres://svc:pw@{db}:5432/svc",
-                "-e",
-                f"REDIS_URL=redis://{redis}:6379/0",
-                # As deployed: a real host name, and a port of the platform's choosing.
-                "-e",
-                "DJANGO_ALLOWED_HOSTS=api.example.com",
-                "-e",
-                "PORT=8080",
-                "-p",
-                f"127.0.0.1:{port}:8080",
-                tag,
-            ]
-        )
-        run(["docker", "network", "connect", "bridge", app])
-        _wait_for_postgres(db)
-        run(["docker", "exec", db, "psql", "-U", "svc", "-c", "SELECT 1"])
-        run(["docker", "start", app])
-        yield {
-            "answers": answers,
-            "tag": tag,
-            "app": app,
-            "url": f"http://127.0.0.1:{port}",
-            "net": net,
-            "db": db,
-            "redis": redis,
-        }
+        docker("network", "connect", "bridge", app)
+        docker("start", app)
+        yield {"answers": answers, "tag": tag, "app": app, "redis": redis,
+               "url": f"http://127.0.0.1:{port}"}  # fmt: skip
     finally:
-        for cmd in cleanup:
-            run(cmd, check=False)
-
-
-def _wait_for_postgres(container: str, within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        probe = ["docker", "exec", container, "pg_isready", "-h", "127.0.0.1", "-U", "svc"]
-        if run(probe, check=False).returncode == 0:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{container} was not ready within {within} s")
+        run(["docker", "rm", "-f", db, redis, app], check=False)
+        run(["docker", "network", "rm", net], check=False)
 
 
 def test_readyz_answers_200_against_real_postgres_and_redis(service):

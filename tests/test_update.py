@@ -147,6 +147,12 @@ def ship_fix(template: Path, version: str) -> None:
     git(template, "tag", version)
 
 
+def update_to_head(service: Path) -> None:
+    """`copier update` to the template clone's HEAD, as the API runs it."""
+    copier.run_update(str(service), vcs_ref="HEAD", defaults=True, overwrite=True,
+                      unsafe=True, conflict="inline", quiet=True)  # fmt: skip
+
+
 def unmerged_or_rejected(service: Path) -> list[str]:
     """Paths git reports unmerged, ``.rej`` files, and files with conflict markers."""
     status = git(service, "status", "--porcelain", "--ignored", "--untracked-files=all")
@@ -260,15 +266,7 @@ def updated_from_release(request, tmp_path_factory, env):
     template = clone_template(base / "template")
     service = make_service(template, release, base / "service")
     before = team_edits(service)
-    copier.run_update(
-        str(service),
-        vcs_ref="HEAD",
-        defaults=True,
-        overwrite=True,
-        unsafe=True,
-        conflict="inline",
-        quiet=True,
-    )
+    update_to_head(service)
     return release, service, before
 
 
@@ -299,15 +297,7 @@ def test_unedited_gunicorn_settings_take_the_template_file(tmp_path, env):
     template = clone_template(tmp_path / "template")
     service = make_service(template, "0.1.0", tmp_path / "service")
 
-    copier.run_update(
-        str(service),
-        vcs_ref="HEAD",
-        defaults=True,
-        overwrite=True,
-        unsafe=True,
-        conflict="inline",
-        quiet=True,
-    )
+    update_to_head(service)
 
     shipped = (template / "template" / "gunicorn.conf.py").read_bytes()
     assert (service / "gunicorn.conf.py").read_bytes() == shipped

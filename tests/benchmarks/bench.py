@@ -37,7 +37,12 @@ sys.path.insert(0, str(HERE.parent))
 
 import copier  # noqa: E402
 
-from dockerlib import free_port, prepared_env, wait_for_status  # noqa: E402
+from dockerlib import (  # noqa: E402
+    free_port,
+    prepared_env,
+    start_backing_services,
+    wait_for_status,
+)
 
 ROOT = HERE.parent.parent
 CODE_FILE = "notes/views.py"
@@ -217,26 +222,7 @@ def main() -> int:
     net, db, redis = (f"bench-{part}" for part in ("net", "db", "redis"))
     try:
         sh(["docker", "network", "create", net])
-        sh(
-            [
-                "docker",
-                "run",
-                "-d",
-                "--name",
-                db,
-                "--network",
-                net,
-                "-e",
-                "POSTGRES_USER=svc",
-                "-e",
-                "POSTGRES_PASSWORD=pw",
-                "-e",
-                "POSTGRES_DB=svc",
-                "postgres:17",
-            ]
-        )
-        sh(["docker", "run", "-d", "--name", redis, "--network", net, "redis:8"])
-        time.sleep(3)
+        start_backing_services(net, db, redis)
         for label in results:
             print(f"serving: {label}", file=sys.stderr)
             results[label] |= serve(
