@@ -97,35 +97,24 @@ def start_backing_services(
 
     Returns: the DATABASE_URL an app on ``net`` uses. Waits until Postgres
     accepts TCP connections (``pg_isready -h 127.0.0.1``: the socket answers
-    too early during first init). Raises: ``RuntimeError`` if a container
-    fails to start or Postgres is not ready within ``within`` seconds.
+    too early during first init) and Redis answers PONG. Raises:
+    ``RuntimeError`` if a container fails to start or is not ready within
+    ``within`` seconds.
     """
-    docker(
-        "run",
-        "-d",
-        "--name",
-        db,
-        "--network",
-        net,
-        "-e",
-        "POSTGRES_USER=svc",
-        "-e",
-        "POSTGRES_PASSWORD=pw",
-        "-e",
-        "POSTGRES_DB=svc",
-        f"postgres:{postgres_major}",
-    )
+    docker("run", "-d", "--name", db, "--network", net, "-e", "POSTGRES_USER=svc",
+           "-e", "POSTGRES_PASSWORD=pw", "-e", "POSTGRES_DB=svc",
+           f"postgres:{postgres_major}")  # fmt: skip
     docker("run", "-d", "--name", redis, "--network", net, f"redis:{redis_major}")
+    pg_ready = ["docker", "exec", db, "pg_isready", "-h", "127.0.0.1", "-U", "svc"]
+    redis_ping = ["docker", "exec", redis, "redis-cli", "ping"]
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        probe = subprocess.run(
-            ["docker", "exec", db, "pg_isready", "-h", "127.0.0.1", "-U", "svc"],
-            capture_output=True,
-        )
-        if probe.returncode == 0:
+        postgres_up = subprocess.run(pg_ready, capture_output=True).returncode == 0
+        pong = subprocess.run(redis_ping, capture_output=True, text=True).stdout.strip()
+        if postgres_up and pong == "PONG":
             return f"postgres://svc:pw@{db}:5432/svc"
         time.sleep(0.5)
-    raise RuntimeError(f"{db} was not ready within {within} s")
+    raise RuntimeError(f"{db} or {redis} was not ready within {within} s")
 
 
 def web_exec(project: Path, env: dict[str, str], *cmd: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run
+from conftest import compose_project, run
 from dockerlib import free_port, wait_for_status, web_exec
 
 pytestmark = pytest.mark.docker
@@ -16,7 +16,7 @@ def stack(rendered, docker_env):
     """`make up` (the generated README's command) in the render; `down -v` afterwards."""
     name, answers, path = rendered
     port = free_port()
-    env = dict(docker_env, COMPOSE_PROJECT_NAME=f"tt-{name}", WEB_PORT=str(port))
+    env = dict(docker_env, COMPOSE_PROJECT_NAME=compose_project(name), WEB_PORT=str(port))
     try:
         run(["make", "up"], cwd=path, env=env, timeout=1800)
         yield {"path": path, "env": env, "url": f"http://127.0.0.1:{port}", "answers": answers}
@@ -28,7 +28,7 @@ def test_readyz_answers_200(stack):
     assert wait_for_status(stack["url"] + "/readyz", within=30) == {"status": "ready"}
 
 
-def test_migrations_were_applied_before_web_started(stack):
+def test_migrations_are_applied_by_the_time_web_answers(stack):
     web_exec(stack["path"], stack["env"], "python", "manage.py", "migrate", "--check")
 
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import render, run
+from conftest import compose_project, render, run
 from dockerlib import free_port, wait_for_status, web_exec
 
 pytestmark = pytest.mark.docker
 
 DEV_UID = 1234  # any non-root ID other than the image's, to tell owners apart
-CONNECTION_ERRORS = re.compile(r"OperationalError|could not connect|Connection refused|Traceback")
+STARTUP_ERRORS = re.compile(r"OperationalError|could not connect|Connection refused|Traceback")
 
 
 def _chown_tree(path: Path, uid: int) -> None:
@@ -42,7 +42,7 @@ def loop(tmp_path_factory, docker_env):
     port = free_port()
     env = dict(
         docker_env,
-        COMPOSE_PROJECT_NAME="tt-loop",
+        COMPOSE_PROJECT_NAME=compose_project("loop"),
         WEB_PORT=str(port),
         DEV_UID=str(DEV_UID),
         DEV_GID=str(DEV_UID),
@@ -96,10 +96,10 @@ def test_an_added_dependency_is_importable_after_the_next_up(loop):
     out = web_exec(loop["path"], loop["env"], "python", "-c", code)
     assert out.strip() == "1,234,567"
     # No anonymous volume anywhere: nothing can hold an old venv.
-    volumes = run(
+    containers = run(
         ["docker", "compose", "ps", "--format", "{{.Name}}"], cwd=loop["path"], env=loop["env"]
     ).stdout.split()
-    for container in volumes:
+    for container in containers:
         mounts = run(
             [
                 "docker",
@@ -194,5 +194,5 @@ def test_ten_fresh_ups_in_a_row_come_up_clean(loop):
         logs = run(
             ["docker", "compose", "logs", "--no-color", "migrate", "web"], cwd=path, env=env
         ).stdout
-        assert not CONNECTION_ERRORS.search(logs), f"attempt {attempt + 1}:\n{logs}"
+        assert not STARTUP_ERRORS.search(logs), f"attempt {attempt + 1}:\n{logs}"
         assert wait_for_status(loop["url"] + "/readyz", within=10) == {"status": "ready"}

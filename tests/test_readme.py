@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import ROOT, run
+from conftest import ROOT, compose_project, run
 from dockerlib import free_port, wait_for_status
 
 pytestmark = pytest.mark.docker
@@ -21,14 +21,15 @@ def readme_commands() -> list[str]:
 def test_readme_gives_two_commands_the_second_is_ci_s():
     commands = readme_commands()
     assert len(commands) == 2
-    assert commands[1] in (ROOT / ".ci" / "run").read_text()
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert commands[1] in ci_lines
 
 
 def test_first_command_generates_a_service_that_answers(tmp_path, docker_env):
     clone = tmp_path / "template"
     run(["git", "clone", "--quiet", str(ROOT), str(clone)])
     port = free_port()
-    env = dict(docker_env, WEB_PORT=str(port), COMPOSE_PROJECT_NAME="tt-readme")
+    env = dict(docker_env, WEB_PORT=str(port), COMPOSE_PROJECT_NAME=compose_project("readme"))
     service = tmp_path / "my_service"
     try:
         run(["bash", "-ec", readme_commands()[0]], cwd=clone, env=env, timeout=1800)

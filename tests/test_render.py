@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from conftest import run
+from conftest import ROOT, run
 
 
 def test_python_version_lives_only_in_python_version_file(rendered):
@@ -20,9 +20,12 @@ def test_python_version_lives_only_in_python_version_file(rendered):
 def test_answers_file_records_every_answer(rendered):
     _, answers, path = rendered
     recorded = yaml.safe_load((path / ".copier-answers.yml").read_text())
+    questions = yaml.safe_load((ROOT / "copier.yml").read_text())
+    # Every question is recorded (so update can replay it), with the answer given.
+    assert {key for key in questions if not key.startswith("_")} <= set(recorded)
     for key, value in answers.items():
         assert recorded[key] == value
-    assert recorded["_src_path"]
+    assert recorded["_src_path"] and recorded["_commit"]
 
 
 def test_lock_matches_pyproject(rendered):
