@@ -36,7 +36,8 @@ def main() -> int:
         sys.stderr.write(content.stderr.decode())
         return 1
     Path(NEW).write_bytes(content.stdout)
-    print(f"copier update 0.2.0: your edited {OLD} is now {NEW}; review it: git diff {NEW}")
+    print(f"copier update 0.2.0: your edited {OLD} is now {NEW}, as you had it;")
+    print("  its docstring still names the old path: update it when you review the change")
     return 0
 
 
