@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import copier
@@ -73,11 +75,18 @@ def rendered(
     """
     name = request.param
     answers = VARIANTS[name]
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in docker_env.items():
-            patch.setenv(key, value)
+    with environment(docker_env):
         path = render(tmp_path_factory.mktemp(name) / "service", **answers)
     return name, answers, path
+
+
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    """Set ``env`` in ``os.environ`` for the block (copier's tasks inherit it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        yield
 
 
 def run(

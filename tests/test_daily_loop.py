@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import compose_project, render, run
+from conftest import compose_project, environment, render, run
 from dockerlib import free_port, wait_for_status, web_exec
 
 pytestmark = pytest.mark.docker
@@ -34,9 +34,7 @@ def _chown_tree(path: Path, uid: int) -> None:
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory, docker_env):
     """A default render owned by DEV_UID, brought up with `make up`."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in docker_env.items():
-            patch.setenv(key, value)
+    with environment(docker_env):
         path = render(tmp_path_factory.mktemp("loop") / "service")
     _chown_tree(path, DEV_UID)
     port = free_port()

@@ -18,7 +18,7 @@ import copier
 import pytest
 from packaging.version import Version
 
-from conftest import ROOT, run
+from conftest import ROOT, environment, run
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Template Tests",
@@ -43,9 +43,7 @@ def env(docker_env):
     Copier's tasks and migrations (uv lock) inherit it from os.environ.
     """
     merged = dict(docker_env, **GIT_IDENTITY)
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in merged.items():
-            patch.setenv(key, value)
+    with environment(merged):
         yield merged
 
 
