@@ -7,7 +7,6 @@ uncommitted change (copier's documented behaviour for ``vcs_ref="HEAD"``).
 from __future__ import annotations
 
 import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,27 +86,6 @@ def environment(env: dict[str, str]) -> Iterator[None]:
         for key, value in env.items():
             patch.setenv(key, value)
         yield
-
-
-def run(
-    cmd: list[str],
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-    timeout: float = 900,
-    check: bool = True,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` and return its completed process (stdout and stderr as text).
-
-    Raises: ``AssertionError`` with the command's output when ``check`` and it
-    exits non-zero, so a failing test shows why.
-    """
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} exited {proc.returncode}\n"
-            f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
-        )
-    return proc
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,27 @@ from pathlib import Path
 PREPARE = Path(__file__).resolve().parent / "docker" / "prepare"
 
 
+def run(
+    cmd: list[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` and return its completed process (stdout and stderr as text).
+
+    Raises: ``AssertionError`` with the command's output when ``check`` and it
+    exits non-zero, so a failing test shows why.
+    """
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n"
+            f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
 def prepared_env(timeout: float = 3600) -> dict[str, str]:
     """Run ``tests/docker/prepare`` and return ``os.environ`` plus what it printed.
 
@@ -22,7 +43,7 @@ def prepared_env(timeout: float = 3600) -> dict[str, str]:
     script's last output when it fails (no engine, a stand-in build error).
     Relies on: prepare printing only ``KEY=value`` lines on stdout.
     """
-    proc = subprocess.run([str(PREPARE)], capture_output=True, text=True, timeout=timeout)
+    proc = run([str(PREPARE)], timeout=timeout, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"tests/docker/prepare failed:\n{proc.stderr[-4000:]}")
     env = dict(os.environ)
@@ -75,14 +96,8 @@ def wait_for_status(
 
 
 def docker(*args: str, timeout: float = 600) -> str:
-    """Run ``docker ARGS``; return its stdout.
-
-    Raises: ``RuntimeError`` carrying the command and its stderr when it fails.
-    """
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"docker {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
-    return proc.stdout
+    """Run ``docker ARGS`` (as ``run`` does); return its stdout."""
+    return run(["docker", *args], timeout=timeout).stdout
 
 
 def start_backing_services(
@@ -118,18 +133,5 @@ def start_backing_services(
 
 
 def web_exec(project: Path, env: dict[str, str], *cmd: str) -> str:
-    """Run ``cmd`` in the compose project's running ``web`` container; return stdout.
-
-    Raises: ``RuntimeError`` with the command's stderr when it fails.
-    """
-    proc = subprocess.run(
-        ["docker", "compose", "exec", "-T", "web", *cmd],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} in web exited {proc.returncode}: {proc.stderr}")
-    return proc.stdout
+    """Run ``cmd`` in the compose project's running ``web`` container; return stdout."""
+    return run(["docker", "compose", "exec", "-T", "web", *cmd], cwd=project, env=env).stdout

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import compose_project, run
-from dockerlib import free_port, wait_for_status, web_exec
+from conftest import compose_project
+from dockerlib import free_port, run, wait_for_status, web_exec
 
 pytestmark = pytest.mark.docker
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import compose_project, environment, render, run
-from dockerlib import free_port, wait_for_status, web_exec
+from conftest import compose_project, environment, render
+from dockerlib import free_port, run, wait_for_status, web_exec
 
 pytestmark = pytest.mark.docker
 

@@ -13,8 +13,7 @@ import uuid
 
 import pytest
 
-from conftest import run
-from dockerlib import docker, free_port, http_get, start_backing_services, wait_for_status
+from dockerlib import docker, free_port, http_get, run, start_backing_services, wait_for_status
 
 pytestmark = pytest.mark.docker
 

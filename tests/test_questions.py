@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT, render, run
+from conftest import ROOT, render
+from dockerlib import run
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from conftest import ROOT, compose_project, run
-from dockerlib import free_port, wait_for_status
+from conftest import ROOT, compose_project
+from dockerlib import free_port, run, wait_for_status
 
 pytestmark = pytest.mark.docker
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from conftest import ROOT, run
+from conftest import ROOT
+from dockerlib import run
 
 
 def test_python_version_lives_only_in_python_version_file(rendered):

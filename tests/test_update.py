@@ -1,7 +1,8 @@
 """`copier update` as a team lives it: a service made from an earlier
 release, edited by the team, then updated to a release that fixes the
 Dockerfile and compose file. Every step runs on a throwaway clone of this
-template, so the test can tag and commit freely.
+template's committed HEAD (uncommitted template changes are not in it, unlike
+in the other tests' renders), so the test can tag and commit freely.
 
 Relies on copier's documented update: it needs the service in git with a
 clean tree, an answers file with ``_commit``, and PEP 440 tags on the
@@ -18,7 +19,8 @@ import copier
 import pytest
 from packaging.version import Version
 
-from conftest import ROOT, environment, run
+from conftest import ROOT, environment
+from dockerlib import run
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Template Tests",

@@ -15,7 +15,7 @@ and from ``uv add`` to the package importable in ``web`` after ``up``.
 
 Needs: a Docker engine made ready by ``tests/docker/prepare`` (run here),
 and ``wrk`` (installed with apt-get when missing). Leaves the machine's
-build cache alone. Exits non-zero only when a step fails.
+build cache alone. Exits non-zero (an ``AssertionError`` naming the command) when a step fails.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -40,6 +39,7 @@ import copier  # noqa: E402
 from dockerlib import (  # noqa: E402
     free_port,
     prepared_env,
+    run,
     start_backing_services,
     wait_for_status,
 )
@@ -48,19 +48,10 @@ ROOT = HERE.parent.parent
 CODE_FILE = "notes/views.py"
 
 
-def sh(cmd: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd``; return it, or raise ``CalledProcessError`` showing its stderr."""
-    try:
-        return subprocess.run(cmd, check=True, capture_output=True, text=True, **kwargs)
-    except subprocess.CalledProcessError as error:
-        sys.stderr.write(error.stdout[-3000:] + error.stderr[-3000:])
-        raise
-
-
 def timed(cmd: list[str], **kwargs) -> float:
-    """Run ``cmd`` (as ``sh`` does); return how long it took, in seconds."""
+    """Run ``cmd`` (as ``run`` does); return how long it took, in seconds."""
     started = time.monotonic()
-    sh(cmd, **kwargs)
+    run(cmd, **kwargs)
     return time.monotonic() - started
 
 
@@ -68,7 +59,7 @@ def layer_sizes(image: str) -> dict[str, int]:
     """Map each layer's diffID to its uncompressed size, from ``docker save``."""
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "image.tar"
-        sh(["docker", "save", "--output", str(archive), image])
+        run(["docker", "save", "--output", str(archive), image])
         with tarfile.open(archive) as tar:
             manifest = json.load(tar.extractfile("manifest.json"))[0]
             return {
@@ -110,7 +101,7 @@ def measure_image(
         # No layer cache; BuildKit's cache mounts (uv's downloads) stay, for both.
         result["cold build, --no-cache (s)"] = timed([*cmd[:2], "--no-cache", *cmd[2:]], env=env)
     else:
-        sh(cmd, env=env)
+        run(cmd, env=env)
     result["warm build, no change (s)"] = timed(cmd, env=env)
     before = layer_sizes(tag)
     code = render / CODE_FILE
@@ -123,7 +114,7 @@ def measure_image(
     after = layer_sizes(tag)
     new = sum(size for digest, size in after.items() if digest not in before)
     result["new layer bytes after code change (MB)"] = new / 1e6
-    size = int(sh(["docker", "image", "inspect", "-f", "{{.Size}}", tag]).stdout)
+    size = int(run(["docker", "image", "inspect", "-f", "{{.Size}}", tag]).stdout)
     result["image size (MB)"] = size / 1e6
     return result
 
@@ -137,7 +128,7 @@ def drain_time_wait(limit: int = 1000, within: float = 120) -> None:
     """
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        count = len(sh(["ss", "-Htan", "state", "time-wait"]).stdout.splitlines())
+        count = len(run(["ss", "-Htan", "state", "time-wait"]).stdout.splitlines())
         if count < limit:
             return
         time.sleep(2)
@@ -153,7 +144,7 @@ def serve(tag: str, net: str, db: str, redis: str, seconds: int) -> dict[str, ob
     port = free_port()
     app = f"bench-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
-    sh(
+    run(
         [
             "docker",
             "run",
@@ -181,17 +172,17 @@ def serve(tag: str, net: str, db: str, redis: str, seconds: int) -> dict[str, ob
             for _ in range(2):  # the better of two: one core is also driving wrk
                 drain_time_wait()
                 url = f"http://127.0.0.1:{port}/healthz"
-                out = sh(["wrk", "-t2", "-c16", f"-d{seconds}s", url]).stdout
+                out = run(["wrk", "-t2", "-c16", f"-d{seconds}s", url]).stdout
                 runs += [float(line.split()[1]) for line in out.splitlines()
                          if line.startswith("Requests/sec:")]  # fmt: skip
             result["requests/s on /healthz"] = max(runs)
         time.sleep(2)  # let the access log drain, so stop measures shutdown alone
         stop_started = time.monotonic()
-        sh(["docker", "stop", app])
+        run(["docker", "stop", app])
         result["docker stop (s)"] = time.monotonic() - stop_started
         return result
     finally:
-        subprocess.run(["docker", "rm", "-f", app], capture_output=True)
+        run(["docker", "rm", "-f", app], check=False)
 
 
 def dev_loop(render: Path, env: dict) -> dict[str, object]:
@@ -218,18 +209,16 @@ def dev_loop(render: Path, env: dict) -> dict[str, object]:
         result["saved edit to served (s)"] = time.monotonic() - started
         view.write_text(original)
         started = time.monotonic()
-        sh(["uv", "add", "--quiet", "humanize"], cwd=render, env=env)
-        sh(["docker", "compose", "up", "--wait"], cwd=render, env=env)
-        sh(
+        run(["uv", "add", "--quiet", "humanize"], cwd=render, env=env)
+        run(["docker", "compose", "up", "--wait"], cwd=render, env=env)
+        run(
             ["docker", "compose", "exec", "-T", "web", "python", "-c", "import humanize"],
             cwd=render,
             env=env,
         )
         result["uv add to importable in web (s)"] = time.monotonic() - started
     finally:
-        subprocess.run(
-            ["docker", "compose", "down", "--volumes"], cwd=render, env=env, capture_output=True
-        )
+        run(["docker", "compose", "down", "--volumes"], cwd=render, env=env, check=False)
     return result
 
 
@@ -242,8 +231,8 @@ def main() -> int:
 
     env = prepared_env()
     if not shutil.which("wrk"):
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
-        installed = subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], capture_output=True)
+        run(["apt-get", "update", "-qq"], check=False)
+        installed = run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
         if installed.returncode != 0:
             print("wrk could not be installed: requests/s will read n/a", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -269,14 +258,14 @@ def main() -> int:
 
     net, db, redis = (f"bench-{part}" for part in ("net", "db", "redis"))
     try:
-        sh(["docker", "network", "create", net])
+        run(["docker", "network", "create", net])
         start_backing_services(net, db, redis)
         for label, (name, _, _) in variants.items():
             print(f"serving: {label}", file=sys.stderr)
             results[label] |= serve(f"{name}:latest", net, db, redis, args.seconds)
     finally:
-        subprocess.run(["docker", "rm", "-f", db, redis], capture_output=True)
-        subprocess.run(["docker", "network", "rm", net], capture_output=True)
+        run(["docker", "rm", "-f", db, redis], check=False)
+        run(["docker", "network", "rm", net], check=False)
 
     print("development loop: this template", file=sys.stderr)
     loop = dev_loop(render, env)
