@@ -1,0 +1,111 @@
+"""Rendering the template with copier's Python API.
+
+Relies on copier's documented behaviour: ``vcs_ref="HEAD"`` renders the
+checkout's HEAD plus its uncommitted changes; a source that is not a git
+repository is rendered as it is; ``_tasks`` (``uv lock``) run only when
+``skip_tasks`` is false, through plumbum, whose environment is a copy taken
+at import, so extra variables for them go through ``plumbum.local.env``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from pathlib import Path
+
+import copier
+import plumbum
+
+from harness import ROOT
+from harness.proc import run
+from harness.questions import Answers
+
+# What copier reads from this repository to render a service.
+TEMPLATE_PARTS = ("copier.yml", "template", "update-scripts")
+
+
+def render(
+    dst: Path,
+    answers: Answers | None = None,
+    *,
+    src: Path = ROOT,
+    vcs_ref: str | None = "HEAD",
+    tasks: bool = False,
+    env: dict[str, str] | None = None,
+) -> Path:
+    """Render the template from ``src`` into ``dst`` with ``answers`` over the
+    defaults; return ``dst``.
+
+    ``tasks`` runs copier's copy task (``uv lock``, which needs a CPython for
+    .python-version); ``env`` adds variables for it. Raises what
+    ``copier.run_copy`` raises, e.g. ``ValueError`` naming the question when a
+    validator refuses an answer (and then nothing is written).
+    """
+    with plumbum.local.env(**env) if env else nullcontext():
+        copier.run_copy(
+            str(src),
+            str(dst),
+            data=dict(answers or {}),
+            defaults=True,
+            unsafe=True,
+            quiet=True,
+            vcs_ref=vcs_ref,
+            skip_tasks=not tasks,
+        )
+    return dst
+
+
+def snapshot(dst: Path) -> Path:
+    """Copy what copier reads of this checkout (as it is now) into ``dst``,
+    outside git, so renders from it skip copier's clone of the repository."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for part in TEMPLATE_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, dst / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, dst / part)
+    return dst
+
+
+def _render_one(job: tuple[Path, Path, Answers]) -> Path:
+    src, dst, answers = job
+    return render(dst, answers, src=src, vcs_ref=None)
+
+
+def render_many(src: Path, jobs: Iterable[tuple[Path, Answers]], workers: int = 2) -> list[Path]:
+    """Render each ``(destination, answers)`` from ``src`` (a snapshot), in
+    ``workers`` processes; return the destinations. No copy task runs: give
+    each render its lock with ``Locks``."""
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_render_one, [(src, dst, answers) for dst, answers in jobs]))
+
+
+class Locks:
+    """uv.lock files made once per distinct pyproject.toml.
+
+    The lock depends only on pyproject.toml (uv locks for every Python the
+    project allows), so renders that differ elsewhere share one.
+    """
+
+    def __init__(self, folder: Path | None = None):
+        self.folder = folder or Path(tempfile.mkdtemp(prefix="locks-"))
+        self.made: dict[str, Path] = {}
+
+    def fill(self, service: Path) -> Path:
+        """Give ``service`` its uv.lock, running ``uv lock`` only for a
+        pyproject.toml not seen before; return the lock's path. Raises
+        ``AssertionError`` with uv's output when locking fails."""
+        key = hashlib.sha256((service / "pyproject.toml").read_bytes()).hexdigest()[:16]
+        if key not in self.made:
+            run(["uv", "lock", "--quiet"], cwd=service, timeout=600)
+            kept = self.folder / f"{key}.lock"
+            shutil.copy2(service / "uv.lock", kept)
+            self.made[key] = kept
+        else:
+            shutil.copy2(self.made[key], service / "uv.lock")
+        return service / "uv.lock"

@@ -1,0 +1,52 @@
+"""Checks every GitHub Actions workflow we ship must pass, the template's own
+and each render's: actionlint, zizmor (offline, default persona), the
+published workflow schema, and every action pinned to a full commit SHA with
+its version in a comment."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from harness.proc import run
+
+USES = re.compile(r"^\s*(?:-\s*)?uses:\s*(\S+)(.*)$", re.MULTILINE)
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"^\s*#\s*v\d+(\.\d+)*\s*$")
+
+
+def unpinned(workflow: Path) -> list[str]:
+    """``uses:`` lines not pinned to 40 hex digits with a ``# vX.Y.Z`` comment
+    (local ``./`` actions are exempt)."""
+    found = []
+    for ref, rest in USES.findall(workflow.read_text()):
+        if ref.startswith("./"):
+            continue
+        if not PINNED.match(ref) or not VERSION_COMMENT.match(rest):
+            found.append(f"{workflow.name}: uses: {ref}{rest}")
+    return found
+
+
+def problems(workflows: list[Path], repo: Path) -> list[str]:
+    """Every finding of the checks above on ``workflows``, which live in the
+    git repository ``repo`` (actionlint needs one); empty when all pass."""
+    found = [line for workflow in workflows for line in unpinned(workflow)]
+    names = [str(w) for w in workflows]
+    for cmd in (
+        ["actionlint", "-no-color", *names],
+        ["zizmor", "--offline", "--no-progress", "--format", "plain", *names],
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *names],
+    ):
+        proc = run(cmd, cwd=repo, check=False)
+        if proc.returncode != 0:
+            found.append(f"{cmd[0]}:\n{proc.stdout}{proc.stderr}")
+    for workflow in workflows:
+        document = yaml.safe_load(workflow.read_text())
+        if document.get("permissions") not in ({"contents": "read"}, {}):
+            found.append(f"{workflow.name}: top-level permissions must be contents: read or none")
+        for name, job in document["jobs"].items():
+            if "timeout-minutes" not in job:
+                found.append(f"{workflow.name}: job {name} has no timeout-minutes")
+    return found
