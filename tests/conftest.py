@@ -1,115 +1,55 @@
-"""Fixtures shared by the template's tests: rendering and Docker access.
+"""The two tiers of the template's tests, and the wall time of each.
 
-Renders go through copier's Python API from this checkout's HEAD plus any
-uncommitted change (copier's documented behaviour for ``vcs_ref="HEAD"``).
+- render tier (``tests/render``): copier, uv and linters; no Docker engine,
+  no root. ``uv run pytest -m "not docker"`` runs it alone.
+- integration tier (``tests/integration``, marked ``docker`` here): builds and
+  runs images; needs an engine (machine/prepare makes one ready).
+- ``soak`` marks the long repetitions; CI runs them, ``-m "not soak"`` skips
+  them on a laptop.
 """
 
 from __future__ import annotations
 
-import shutil
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
 from pathlib import Path
 
-import copier
 import pytest
 
-from dockerlib import prepared_env
+from harness.docker import engine_problem
 
-ROOT = Path(__file__).resolve().parent.parent
-
-# Every non-default answer appears in ALTERNATE at least once, but for
-# postgres_version 16: Debian packages no PostgreSQL 16 to build a stand-in
-# from, so 16 is rendered only by test_questions' choice check.
-VARIANTS: dict[str, dict[str, object]] = {
-    "defaults": {},
-    "alternate": {
-        "project_name": "Billing-API",
-        "description": "Bills customers",
-        "python_version": "3.14",
-        "postgres_version": 15,
-        "redis_version": 7,
-        "uv_version": "0.13.8",
-        "runtime_uv": False,
-    },
-}
+INTEGRATION = Path(__file__).parent / "integration"
+_tier_clock: dict[str, list[float]] = {}
 
 
-def render(dst: Path, skip_tasks: bool = False, **answers: object) -> Path:
-    """Render the template into ``dst`` with ``answers`` over the defaults.
-
-    Takes: a destination folder (created if missing), whether to skip the copy
-    task (``uv lock``, which needs an interpreter for .python-version), and
-    question answers.
-    Returns: ``dst``. Raises: whatever ``copier.run_copy`` raises, e.g.
-    ``ValueError`` for an answer a validator refuses.
-    Relies on: copier running ``_tasks`` (``uv lock``) when ``unsafe=True``.
-    """
-    copier.run_copy(
-        str(ROOT),
-        str(dst),
-        data=answers,
-        defaults=True,
-        unsafe=True,
-        quiet=True,
-        vcs_ref="HEAD",
-        skip_tasks=skip_tasks,
-    )
-    return dst
+def tier(item: pytest.Item) -> str:
+    return "integration" if item.get_closest_marker("docker") else "render"
 
 
-@pytest.fixture(scope="session", params=list(VARIANTS))
-def rendered(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    docker_env: dict[str, str],
-):
-    """A rendered service per variant, made once per session.
-
-    The copy task ``uv lock`` needs an interpreter for .python-version; uv
-    downloads one on a connected machine, and here finds prepare's stand-in
-    CPython through the environment ``docker_env`` carries.
-    Returns: ``(variant name, answers, path)``.
-    """
-    name = request.param
-    answers = VARIANTS[name]
-    with environment(docker_env):
-        path = render(tmp_path_factory.mktemp(name) / "service", **answers)
-    return name, answers, path
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION in Path(item.path).parents:
+            item.add_marker(pytest.mark.docker)
 
 
-@contextmanager
-def environment(env: dict[str, str]) -> Iterator[None]:
-    """Set ``env`` in ``os.environ`` for the block (copier's tasks inherit it)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        yield
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    started = time.monotonic()
+    try:
+        return (yield)
+    finally:
+        clock = _tier_clock.setdefault(tier(item), [started, started])
+        clock[1] = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for name, (start, end) in _tier_clock.items():
+        terminalreporter.write_line(f"{name} tier: {end - start:.0f} s wall time")
 
 
 @pytest.fixture(scope="session")
-def docker_env() -> dict[str, str]:
-    """The environment a rendered project's builds need on this machine.
-
-    Runs ``tests/docker/prepare`` (idempotent: seconds on a warm machine),
-    which starts an engine and provides stand-in images when no registry
-    answers, and merges the ``KEY=value`` lines it prints into ``os.environ``.
-    Fails (never skips) when Docker cannot be made ready.
-    """
-    try:
-        env = prepared_env()
-    except RuntimeError as error:
-        pytest.fail(str(error))
-    if shutil.which("docker", path=env.get("PATH")) is None:
-        pytest.fail("no docker CLI after tests/docker/prepare; the docker-marked tests need it")
-    return env
-
-
-# Compose project names of this session: two runs on one engine never meet.
-SESSION = uuid.uuid4().hex[:6]
-
-
-def compose_project(name: str) -> str:
-    """A compose project name unique to this test session."""
-    return f"tt-{SESSION}-{name}"
+def engine() -> None:
+    """Fail (never skip) when no Docker engine answers: the integration tier
+    cannot run, and saying so loudly is the point."""
+    problem = engine_problem()
+    if problem:
+        pytest.fail(f"{problem}\nRun machine/prepare first (see README.md).", pytrace=False)

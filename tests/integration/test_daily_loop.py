@@ -1,0 +1,195 @@
+"""The daily development loop, driven as a developer drives it: through the
+generated Makefile and compose file, on a checkout owned by the developer,
+whose IDs the container takes (DEV_UID/DEV_GID).
+
+The developer is the user running the tests; CI runs them as a user whose
+uid is neither the image's nor compose's default (1000), so ownership checks
+tell them apart. Run as root, the render is handed to uid 1234 instead."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from harness.docker import compose, compose_port, unique
+from harness.http import http_get, wait_for_status, wait_until
+from harness.proc import run
+from harness.render import render
+
+STARTUP_ERRORS = re.compile(r"OperationalError|could not connect|Connection refused|Traceback")
+
+
+def developer_ids(path: Path) -> int:
+    """The uid that owns the render (and so is DEV_UID and DEV_GID)."""
+    if os.geteuid() != 0:
+        return os.geteuid()
+    for root, dirs, names in os.walk(path):
+        for name in [*dirs, *names]:
+            os.lchown(os.path.join(root, name), 1234, 1234)
+    os.lchown(path, 1234, 1234)
+    return 1234
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory, build_env):
+    """A default render owned by the developer, brought up with `make up`."""
+    path = render(tmp_path_factory.mktemp("loop") / "service", tasks=True)
+    uid = developer_ids(path)
+    env = dict(
+        build_env,
+        COMPOSE_PROJECT_NAME=unique("loop"),
+        WEB_PORT="0",
+        DEV_UID=str(uid),
+        DEV_GID=str(uid),
+    )
+    try:
+        run(["make", "up"], cwd=path, env=env, timeout=1800)
+        yield {"path": path, "env": env, "uid": uid}
+    finally:
+        run(["docker", "compose", "down", "--volumes"], cwd=path, env=env, check=False)
+
+
+def url(loop) -> str:
+    """web's address now: Docker picks a new port whenever web is re-created."""
+    return f"http://127.0.0.1:{compose_port(loop['path'], loop['env'], 'web', 8000)}"
+
+
+def web(loop, *cmd: str) -> str:
+    return compose(loop["path"], loop["env"], "exec", "-T", "web", *cmd)
+
+
+def test_a_saved_edit_is_served_without_a_restart(loop):
+    view = loop["path"] / "config" / "health.py"
+    original = view.read_text()
+    edited = original.replace(
+        'JsonResponse({"status": "ok"})', 'JsonResponse({"status": "ok", "edited": True})'
+    )
+    assert edited != original
+
+    address = url(loop)
+
+    def served() -> bool:
+        # Django's reloader ignores a change made before its first 1 s tick
+        # (that mtime becomes its baseline), so write again until it is served.
+        view.write_text(edited)
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            try:
+                if http_get(address + "/healthz")[1] == {"status": "ok", "edited": True}:
+                    return True
+            except OSError:
+                pass  # restarting
+            time.sleep(0.1)
+        return False
+
+    try:
+        wait_until(served, 20, "the edited view served", every=0)
+    finally:
+        view.write_text(original)
+
+
+def test_files_the_container_writes_belong_to_the_developer(loop):
+    models = loop["path"] / "notes" / "models.py"
+    field = "    body = models.TextField(blank=True)\n"
+    pinned = "    pinned = models.BooleanField(default=False)\n"
+    models.write_text(models.read_text().replace(field, field + pinned))
+    run(["make", "makemigrations"], cwd=loop["path"], env=loop["env"])
+    created = list((loop["path"] / "notes" / "migrations").glob("0002_*.py"))
+    assert len(created) == 1
+    assert (created[0].stat().st_uid, created[0].stat().st_gid) == (loop["uid"], loop["uid"])
+    run(["make", "manage", "cmd=migrate --noinput"], cwd=loop["path"], env=loop["env"])
+
+
+def test_an_added_dependency_is_importable_after_the_next_up(loop):
+    # `uv add` on the host, as the generated README says; then a plain `up`.
+    run(["uv", "add", "--quiet", "humanize"], cwd=loop["path"], env=loop["env"])
+    run(["docker", "compose", "up", "--wait"], cwd=loop["path"], env=loop["env"], timeout=900)
+    code = "import humanize; print(humanize.intcomma(1234567))"
+    assert web(loop, "python", "-c", code).strip() == "1,234,567"
+    # No anonymous volume anywhere: nothing can hold an old venv.
+    for container in compose(loop["path"], loop["env"], "ps", "--format", "{{.Name}}").split():
+        mounts = run(
+            ["docker", "inspect", "-f", "{{range .Mounts}}{{.Destination}} {{end}}", container]
+        ).stdout
+        assert "/opt/venv" not in mounts, (container, mounts)
+
+
+def test_the_admin_is_reachable_with_a_new_superuser(loop):
+    compose(
+        loop["path"],
+        loop["env"],
+        "exec",
+        "-T",
+        "-e",
+        "DJANGO_SUPERUSER_PASSWORD=correct-horse-42",
+        "web",
+        "python",
+        "manage.py",
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "admin",
+        "--email",
+        "admin@example.com",
+    )
+    address = url(loop)
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    login = opener.open(address + "/admin/login/?next=/admin/").read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login).group(1)
+    form = urllib.parse.urlencode(
+        {
+            "csrfmiddlewaretoken": token,
+            "username": "admin",
+            "password": "correct-horse-42",
+            "next": "/admin/",
+        }
+    )
+    request = urllib.request.Request(
+        address + "/admin/login/?next=/admin/",
+        data=form.encode(),
+        headers={"Referer": address + "/admin/login/"},
+    )
+    page = opener.open(request)
+    assert page.geturl().endswith("/admin/")
+    assert "Site administration" in page.read().decode()
+
+
+def test_every_make_target_exits_zero(loop):
+    path, env = loop["path"], loop["env"]
+    for target in (
+        ["help"],
+        ["up"],
+        ["logs", "args=--tail 5"],
+        ["manage", "cmd=check"],
+        ["makemigrations", "args=--check --dry-run"],
+        ["test", "args=-q"],
+        ["format"],
+        ["lint"],
+        ["lock"],
+        ["image", f"IMAGE={unique('loop-image')}"],
+    ):
+        run(["make", *target], cwd=path, env=env, timeout=1800)
+    shell = run(["make", "shell"], cwd=path, env=env, input="id -u\nexit\n", timeout=60)
+    assert shell.stdout.strip().endswith(str(loop["uid"]))
+    run(["make", "down"], cwd=path, env=env)
+    assert compose(path, env, "ps", "-q").strip() == ""
+    run(["docker", "image", "rm", unique("loop-image")], check=False)
+
+
+@pytest.mark.soak
+def test_ten_fresh_ups_in_a_row_come_up_clean(loop):
+    path, env = loop["path"], loop["env"]
+    for attempt in range(10):
+        compose(path, env, "down", "--volumes")
+        compose(path, env, "up", "--wait", timeout=300)
+        logs = compose(path, env, "logs", "--no-color", "migrate", "web")
+        assert not STARTUP_ERRORS.search(logs), f"attempt {attempt + 1}:\n{logs}"
+        assert wait_for_status(url(loop) + "/readyz", within=10) == {"status": "ready"}

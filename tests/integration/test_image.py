@@ -1,0 +1,168 @@
+"""The production image, built with the command the generated README gives,
+run as a user would run it: against real Postgres and Redis containers on an
+internal network (the app joins the default bridge too, only so Docker can
+publish its port on loopback), configured with a real ALLOWED_HOSTS and a
+platform-chosen PORT. A separate test starts it with no network at all, so
+`uv run --offline --locked` is shown to need nothing from outside."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import yaml
+
+from harness.docker import (
+    docker,
+    healthy,
+    host_port,
+    remove,
+    start_backing_services,
+    unique,
+    unread_bytes,
+    wait_exited,
+)
+from harness.http import http_get, wait_for_status, wait_until
+from harness.proc import run
+
+
+@pytest.fixture(scope="module")
+def service(variant, build_env):
+    """Build the image, start db, redis and the app; yield what tests need."""
+    name, path = variant
+    answers = yaml.safe_load((path / ".copier-answers.yml").read_text())
+    tag = f"{unique(name)}:latest"
+    run(["make", "image", f"IMAGE={tag}"], cwd=path, env=build_env, timeout=1800)
+    net, db, redis, app = (unique(f"{name}-{part}") for part in ("net", "db", "redis", "app"))
+    # --internal: no route out of this network, as in an air-gapped cluster.
+    docker("network", "create", "--internal", net)
+    try:
+        database_url = start_backing_services(
+            net, db, redis, answers["postgres_version"], answers["redis_version"]
+        )
+        app_env = [
+            "-e",
+            f"DJANGO_SECRET_KEY={uuid.uuid4().hex * 2}",
+            "-e",
+            f"DATABASE_URL={database_url}",
+            "-e",
+            f"REDIS_URL=redis://{redis}:6379/0",
+            # As deployed: a real host name, and a port of the platform's choosing.
+            "-e",
+            "DJANGO_ALLOWED_HOSTS=api.example.com",
+            "-e",
+            "PORT=8080",
+        ]
+        url = start_app(app, net, app_env, tag)
+        yield {
+            "answers": answers,
+            "tag": tag,
+            "app": app,
+            "redis": redis,
+            "net": net,
+            "env": app_env,
+            "url": url,
+        }
+    finally:
+        remove(db, redis, app, f"{app}-stop", f"{app}-offline")
+        run(["docker", "network", "rm", net], check=False)
+        run(["docker", "image", "rm", tag], check=False)
+
+
+def start_app(name: str, net: str, app_env: list[str], tag: str) -> str:
+    """Start the image as ``name`` on ``net``; return its URL on loopback."""
+    docker("create", "--name", name, "--network", net, *app_env, "-p", "127.0.0.1::8080", tag)
+    # A second network, not internal, only so the port can be published.
+    docker("network", "connect", "bridge", name)
+    docker("start", name)
+    return f"http://127.0.0.1:{host_port(name, 8080)}"
+
+
+def exec_in(service, *cmd: str, check: bool = True):
+    return run(["docker", "exec", service["app"], *cmd], check=check)
+
+
+def test_readyz_answers_200_against_real_postgres_and_redis(service):
+    # Tables are not needed for readiness; migrate shows the DB really works.
+    assert wait_for_status(service["url"] + "/readyz") == {"status": "ready"}
+    exec_in(service, "python", "manage.py", "migrate", "--noinput")
+
+
+def test_runs_as_a_fixed_non_root_user(service):
+    wait_for_status(service["url"] + "/healthz")
+    assert exec_in(service, "id", "-u").stdout.strip() == "10001"
+
+
+def test_venv_python_resolves_into_the_uv_managed_interpreter(service):
+    version = service["answers"]["python_version"]
+    target = exec_in(service, "realpath", "/opt/venv/bin/python").stdout.strip()
+    assert target.startswith(f"/opt/python/cpython-{version}."), target
+    assert target.endswith(f"/bin/python{version}")
+
+
+def test_image_has_no_compiler_build_tool_or_pip(service):
+    probe = exec_in(
+        service, "sh", "-c", "for t in cc gcc c++ make ld; do command -v $t; done; true"
+    )
+    assert probe.stdout.strip() == ""
+    assert exec_in(service, "python", "-m", "pip", "--version", check=False).returncode != 0
+
+
+def test_image_trusts_public_certificate_authorities(service):
+    code = "import ssl; print(ssl.create_default_context().cert_store_stats()['x509_ca'])"
+    assert int(exec_in(service, "python", "-c", code).stdout) > 50
+
+
+def test_uv_is_in_the_image_only_when_the_answer_says_so(service):
+    has_uv = exec_in(service, "sh", "-c", "command -v uv", check=False).returncode == 0
+    assert has_uv is service["answers"]["runtime_uv"]
+    cmd = yaml.safe_load(docker("inspect", "-f", "{{json .Config.Cmd}}", service["tag"]))
+    assert (cmd[:4] == ["uv", "run", "--offline", "--locked"]) is has_uv
+
+
+def test_docker_healthcheck_turns_healthy(service):
+    wait_until(lambda: healthy(service["app"]), 60, f"{service['app']} healthy", every=1)
+
+
+def test_serves_with_no_network_at_all(service):
+    # --network none: only loopback. Starting must need nothing from outside.
+    name = service["app"] + "-offline"
+    docker("run", "-d", "--name", name, "--network", "none", *service["env"], service["tag"])
+    probe = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/healthz').read())"
+
+    def answer():
+        done = run(["docker", "exec", name, "python", "-c", probe], check=False)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    assert wait_until(answer, 30, f"{name} serving /healthz") == 'b\'{"status": "ok"}\''
+
+
+def test_docker_stop_lets_a_request_in_flight_finish(service):
+    name = service["app"] + "-stop"
+    url = start_app(name, service["net"], service["env"], service["tag"])
+    wait_for_status(url + "/readyz")
+    # A paused Redis holds /readyz for its 1 s socket timeout: a request in flight.
+    run(["docker", "pause", service["redis"]])
+    answers: list[object] = []
+
+    def probe() -> None:
+        try:
+            answers.append(http_get(url + "/readyz", timeout=15))
+        except OSError as error:
+            answers.append(error)
+
+    request = threading.Thread(target=probe)
+    try:
+        request.start()
+        # Stop only once gunicorn has accepted the connection and read the request.
+        wait_until(lambda: unread_bytes(name, 8080) == [0], 10, "the request read", every=0.05)
+        run(["docker", "stop", name])
+        request.join(timeout=20)
+    finally:
+        run(["docker", "unpause", service["redis"]], check=False)
+    assert len(answers) == 1
+    status, body = answers[0]
+    assert status == 503 and body["failed"] == {"cache": "TimeoutError"}
+    # 0, not 137: gunicorn finished the request and exited before Docker's SIGKILL.
+    assert wait_exited(name) == 0

@@ -1,0 +1,68 @@
+"""Every past release, made into a service, edited by its team, then updated
+to this checkout's committed HEAD: no conflict, every team edit kept, the
+lock valid, and the production image still built."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from packaging.version import Version
+
+from harness.docker import unique
+from harness.proc import git, run
+from harness.releases import clone_template, releases
+from harness.updates import TEAM_FILES, TEAM_LINES, make_service, problems, team_edits, update
+
+RELEASES = [version for version, _ in releases()]
+
+
+@pytest.fixture(scope="module", params=RELEASES or ["none"])
+def updated(request, tmp_path_factory):
+    """``(release, service, team's files before)``, updated to HEAD."""
+    assert RELEASES, "no 'Release X.Y.Z' commit in this repository's history"
+    release = request.param
+    base = tmp_path_factory.mktemp(f"from-{release}")
+    template = clone_template(base / "template")
+    service = make_service(template, release, base / "service")
+    before = team_edits(service)
+    started = time.monotonic()
+    update(service)
+    changed = git(service, "status", "--porcelain").splitlines()
+    print(f"\n{release} -> HEAD: {time.monotonic() - started:.1f} s, changed: {changed}")
+    return release, service, before
+
+
+def test_update_keeps_every_team_edit_without_conflict(updated):
+    release, service, before = updated
+    assert problems(service) == []
+    for name in TEAM_FILES:
+        assert (service / name).read_bytes() == before[name], name
+    # Files the template also changed merge both sides: the team's lines stay.
+    for name, line in TEAM_LINES.items():
+        assert line in (service / name).read_text(), (name, line)
+    run(["uv", "lock", "--check", "--offline"], cwd=service)
+    # 0.2.0's migration: the team's edited gunicorn settings moved with the file.
+    assert not (service / "config" / "gunicorn.py").exists()
+    if Version(release) < Version("0.2.0"):
+        assert "timeout = 60\n" in (service / "gunicorn.conf.py").read_text()
+
+
+def test_production_image_builds_after_the_update(updated, build_env):
+    release, service, _ = updated
+    tag = unique(f"from-{release}")
+    # The build's own smoke test imports the project and runs the deploy check.
+    run(["make", "image", f"IMAGE={tag}"], cwd=service, env=build_env, timeout=1800)
+    run(["docker", "image", "rm", tag], check=False)
+
+
+def test_unedited_gunicorn_settings_take_the_template_file(tmp_path):
+    template = clone_template(tmp_path / "template")
+    service = make_service(template, "0.1.0", tmp_path / "service")
+
+    update(service)
+
+    shipped = (template / "template" / "gunicorn.conf.py").read_bytes()
+    assert (service / "gunicorn.conf.py").read_bytes() == shipped
+    assert not (service / "config" / "gunicorn.py").exists()
+    assert problems(service) == []

@@ -1,0 +1,167 @@
+"""What every render gives, for every answer set of the matrix: files that are
+fully rendered, follow the answers, lint clean and replay from the answers
+file. Lint runs once per distinct file: renders share most of theirs."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.proc import run
+from harness.questions import questions
+from harness.render import render
+
+# Jinja left in a rendered file; GitHub's ${{ }} expressions are not Jinja.
+UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|%\}|(?<![$])\{#")
+
+
+def answers_of(service: Path) -> dict:
+    """The answers a render recorded in its answers file."""
+    return yaml.safe_load((service / ".copier-answers.yml").read_text())
+
+
+def files(service: Path) -> dict[str, bytes]:
+    """Every file of a render but its lock, by path relative to it."""
+    return {
+        str(path.relative_to(service)): path.read_bytes()
+        for path in sorted(service.rglob("*"))
+        if path.is_file() and path.name != "uv.lock"
+    }
+
+
+def distinct(renders: dict, name: str) -> dict[str, Path]:
+    """One copy of each distinct content of file ``name`` among the renders,
+    keyed by the label of the first render that has it."""
+    seen: dict[str, Path] = {}
+    found = {}
+    for key, (_, service) in renders.items():
+        path = service / name
+        if path.exists():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest not in seen:
+                seen[digest] = path
+                found[key] = path
+    return found
+
+
+def test_no_file_holds_unrendered_jinja(rendered):
+    _, service = rendered
+    leftovers = [
+        f"{name}:{text[: m.start()].count(chr(10)) + 1}"
+        for name, content in files(service).items()
+        for text in [content.decode(errors="replace")]
+        for m in UNRENDERED.finditer(text)
+    ]
+    assert leftovers == []
+    assert not list(service.rglob("*.jinja"))
+
+
+def test_answers_file_records_every_answer_and_replays(rendered, tmp_path):
+    answers, service = rendered
+    recorded = answers_of(service)
+    assert {name for name in questions()} <= set(recorded)
+    for name, value in answers.items():
+        assert recorded[name] == value, name
+    # Rendering again from nothing but the recorded answers gives the same tree.
+    again = render(
+        tmp_path / "again",
+        {k: v for k, v in recorded.items() if not k.startswith("_")},
+        src=Path(recorded["_src_path"]),
+        vcs_ref=None,
+    )
+    assert files(again) == files(service)
+
+
+def test_python_version_lives_only_in_python_version_file(rendered):
+    _, service = rendered
+    version = answers_of(service)["python_version"]
+    assert (service / ".python-version").read_text() == f"{version}\n"
+    for other in ("Dockerfile", "compose.yaml", "Makefile"):
+        assert version not in (service / other).read_text(), other
+    # pyproject.toml holds the template's floor, the same whatever the answer.
+    project = tomllib.loads((service / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.13"
+
+
+def test_images_and_versions_follow_the_answers(rendered):
+    _, service = rendered
+    answers = answers_of(service)
+    dockerfile = (service / "Dockerfile").read_text()
+    compose = yaml.safe_load((service / "compose.yaml").read_text())
+    assert f"ARG UV_IMAGE=ghcr.io/astral-sh/uv:{answers['uv_version']}\n" in dockerfile
+    assert compose["services"]["db"]["image"] == f"postgres:{answers['postgres_version']}"
+    assert compose["services"]["redis"]["image"] == f"redis:{answers['redis_version']}"
+    assert compose["name"] == answers["project_slug"]
+    project = tomllib.loads((service / "pyproject.toml").read_text())["project"]
+    assert project["name"] == answers["project_slug"]
+    assert project["description"] == answers["description"]
+
+
+def test_runtime_uv_answer_decides_how_the_app_starts(rendered):
+    _, service = rendered
+    runtime_uv = answers_of(service)["runtime_uv"]
+    dockerfile = (service / "Dockerfile").read_text()
+    production = dockerfile[dockerfile.index(" AS production") :]
+    cmd = [line for line in production.splitlines() if line.startswith("CMD ")][-1]
+    if runtime_uv:
+        assert cmd.startswith('CMD ["uv", "run", "--offline", "--locked"')
+        assert "COPY --from=uv /uv /usr/local/bin/uv" in production
+    else:
+        assert cmd.startswith('CMD ["gunicorn"')
+        assert "/uv" not in production
+
+
+def test_dev_compose_keeps_the_venv_out_of_the_source_mount(rendered):
+    _, service = rendered
+    compose = yaml.safe_load((service / "compose.yaml").read_text())
+    web = compose["services"]["web"]
+    assert web["volumes"] == [".:/app"]
+    assert web["build"]["target"] == "development"
+    # Any volume at /opt/venv would be an anonymous volume that goes stale.
+    for svc in compose["services"].values():
+        assert not any("/opt/venv" in str(volume) for volume in svc.get("volumes", []))
+
+
+def test_every_lock_matches_its_pyproject(renders):
+    checked = distinct(renders, "pyproject.toml")
+    for key, pyproject in checked.items():
+        proc = run(["uv", "lock", "--check", "--offline"], cwd=pyproject.parent, check=False)
+        assert proc.returncode == 0, f"{key}: {proc.stderr}"
+    locked = tomllib.loads((next(iter(checked.values())).parent / "uv.lock").read_text())
+    names = {package["name"] for package in locked["package"]}
+    assert {"django", "gunicorn", "redis", "pytest-django", "ruff"} <= names
+
+
+def test_python_code_passes_ruff(renders):
+    services = [str(service) for _, service in renders.values()]
+    # Each render's own pyproject.toml configures ruff for its files.
+    run(["ruff", "check", "--no-cache", *services])
+    run(["ruff", "format", "--no-cache", "--check", *services])
+
+
+def test_dockerfiles_pass_hadolint(renders):
+    for key, dockerfile in distinct(renders, "Dockerfile").items():
+        proc = run(
+            ["hadolint", "--failure-threshold", "error", "--no-color", dockerfile.name],
+            cwd=dockerfile.parent,
+            check=False,
+        )
+        assert proc.returncode == 0, f"{key}:\n{proc.stdout}{proc.stderr}"
+
+
+def test_compose_files_are_valid(renders):
+    if shutil.which("docker") is None:
+        pytest.fail(
+            "`docker compose config` needs the Docker CLI with its compose plugin "
+            "(no engine): install them to run the render tier"
+        )
+    for key, compose in distinct(renders, "compose.yaml").items():
+        run(["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose)])
+        proc = run(["docker", "compose", "config", "--quiet"], cwd=compose.parent, check=False)
+        assert proc.returncode == 0, f"{key}:\n{proc.stderr}"
