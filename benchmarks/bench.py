@@ -1,6 +1,6 @@
 """Benchmarks that print numbers; nothing here passes or fails on speed.
 
-Usage: ``uv run python tests/benchmarks/bench.py [--no-cold] [--seconds N]``
+Usage: ``uv run python -m benchmarks.bench [--no-cold] [--seconds N]``
 
 Takes a default render of the template and measures, on this machine and in
 one run, for our production image and for the same service packaged in
@@ -13,8 +13,8 @@ second on ``/healthz`` (wrk, 2 threads, 16 connections). Then, for the
 development stack: time from saving a view to the dev server serving it,
 and from ``uv add`` to the package importable in ``web`` after ``up``.
 
-Needs: a Docker engine made ready by ``tests/docker/prepare`` (run here),
-and ``wrk`` (installed with apt-get when missing). Leaves the machine's
+Needs: a Docker engine and the environment machine/prepare prints, exported
+before the process starts, and ``wrk`` (installed with apt-get when missing). Leaves the machine's
 build cache alone. Exits non-zero (an ``AssertionError`` naming the command) when a step fails.
 """
 
@@ -31,20 +31,15 @@ import time
 import uuid
 from pathlib import Path
 
+import copier
+
+from harness import ROOT
+from harness.docker import compose_port, host_port, start_backing_services
+from harness.http import wait_for_status
+from harness.proc import run
+from harness.questions import default
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-import copier  # noqa: E402
-
-from dockerlib import (  # noqa: E402
-    free_port,
-    prepared_env,
-    run,
-    start_backing_services,
-    wait_for_status,
-)
-
-ROOT = HERE.parent.parent
 CODE_FILE = "notes/views.py"
 
 
@@ -79,6 +74,8 @@ def build(name: str, dockerfile: str | None, context: Path, env: dict) -> list[s
         name,
         "--build-arg",
         "UV_PYTHON_DOWNLOADS_JSON_URL",
+        "--build-arg",
+        f"UV_IMAGE=ghcr.io/astral-sh/uv:{default('uv_version')}",
         "--secret",
         f"id=ca-bundle,src={env.get('CA_BUNDLE') or '/dev/null'}",
     ]
@@ -141,7 +138,6 @@ def serve(tag: str, net: str, db: str, redis: str, seconds: int) -> dict[str, ob
     wrk runs' requests/s on ``/healthz`` (``seconds`` each), and ``docker stop``
     seconds. Raises: ``CalledProcessError`` or ``AssertionError`` when a step fails.
     """
-    port = free_port()
     app = f"bench-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     run(
@@ -154,7 +150,7 @@ def serve(tag: str, net: str, db: str, redis: str, seconds: int) -> dict[str, ob
             "--network",
             net,
             "-p",
-            f"127.0.0.1:{port}:8000",
+            "127.0.0.1::8000",
             "-e",
             "DJANGO_SECRET_KEY=" + uuid.uuid4().hex * 2,
             "-e",
@@ -165,6 +161,7 @@ def serve(tag: str, net: str, db: str, redis: str, seconds: int) -> dict[str, ob
         ]
     )
     try:
+        port = host_port(app, 8000)
         wait_for_status(f"http://127.0.0.1:{port}/readyz", within=60)
         result: dict[str, object] = {"docker run to /readyz 200 (s)": time.monotonic() - started}
         if shutil.which("wrk"):
@@ -173,8 +170,11 @@ def serve(tag: str, net: str, db: str, redis: str, seconds: int) -> dict[str, ob
                 drain_time_wait()
                 url = f"http://127.0.0.1:{port}/healthz"
                 out = run(["wrk", "-t2", "-c16", f"-d{seconds}s", url]).stdout
-                runs += [float(line.split()[1]) for line in out.splitlines()
-                         if line.startswith("Requests/sec:")]  # fmt: skip
+                runs += [
+                    float(line.split()[1])
+                    for line in out.splitlines()
+                    if line.startswith("Requests/sec:")
+                ]
             result["requests/s on /healthz"] = max(runs)
         time.sleep(2)  # let the access log drain, so stop measures shutdown alone
         stop_started = time.monotonic()
@@ -191,11 +191,11 @@ def dev_loop(render: Path, env: dict) -> dict[str, object]:
     Returns: seconds for a warm ``make up``, from saving a view to the dev
     server serving it, and from ``uv add`` to the package importable in web.
     """
-    env = dict(env, COMPOSE_PROJECT_NAME="bench-dev", WEB_PORT=str(free_port()))
-    url = f"http://127.0.0.1:{env['WEB_PORT']}"
+    env = dict(env, COMPOSE_PROJECT_NAME="bench-dev", WEB_PORT="0")
     result: dict[str, object] = {}
     try:
         result["make up, warm (s)"] = timed(["make", "up"], cwd=render, env=env)
+        url = f"http://127.0.0.1:{compose_port(render, env, 'web', 8000)}"
         view = render / "config" / "health.py"
         original = view.read_text()
         time.sleep(2)  # the dev server's reloader takes its baseline on its first tick
@@ -229,20 +229,26 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per image")
     args = parser.parse_args()
 
-    env = prepared_env()
+    env = dict(os.environ)
     if not shutil.which("wrk"):
         run(["apt-get", "update", "-qq"], check=False)
         installed = run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
         if installed.returncode != 0:
             print("wrk could not be installed: requests/s will read n/a", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    os.environ.update(env)  # the copy task (uv lock) needs prepare's environment too
     render = work / "service"
     copier.run_copy(str(ROOT), str(render), defaults=True, unsafe=True, quiet=True, vcs_ref="HEAD")
     # The same service answering runtime_uv=no: no uv in the image.
     no_uv = work / "service-no-uv"
-    copier.run_copy(str(ROOT), str(no_uv), data={"runtime_uv": False}, defaults=True,
-                    unsafe=True, quiet=True, vcs_ref="HEAD")  # fmt: skip
+    copier.run_copy(
+        str(ROOT),
+        str(no_uv),
+        data={"runtime_uv": False},
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref="HEAD",
+    )
     baseline = str(HERE / "cookiecutter-layout.Dockerfile")
 
     # label -> (image name, Dockerfile or None for the render's own, build context)

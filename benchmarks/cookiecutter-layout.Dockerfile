@@ -6,7 +6,8 @@
 #     with the code, so a one-line code change rewrites the venv's layer;
 #   - psycopg is compiled from source, which needs build-essential and libpq-dev.
 ARG DEBIAN_IMAGE=debian:bookworm-slim
-ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
+# The uv image of copier.yml's uv_version, passed by the benchmark.
+ARG UV_IMAGE
 
 FROM ${UV_IMAGE} AS uv
 
