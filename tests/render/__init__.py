@@ -1,0 +1,1 @@
+"""Render tier: a package, so its package-scoped fixtures end with it."""
