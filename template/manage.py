@@ -11,7 +11,7 @@ def main():
     Takes: nothing; reads sys.argv. Returns: nothing. Raises: ImportError when
     Django is not installed in the active environment.
     """
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.service_settings")
     try:
         from django.core.management import execute_from_command_line
     except ImportError as exc:

@@ -1,8 +1,9 @@
-"""Django settings, read from the environment with django-environ.
+"""The template's Django settings, read from the environment with django-environ.
 
 Every value that differs between machines comes from an environment variable;
 nothing secret lives in this file. Required: DATABASE_URL, REDIS_URL, and
-DJANGO_SECRET_KEY unless DJANGO_DEBUG is true.
+DJANGO_SECRET_KEY unless DJANGO_DEBUG is true. `copier update` maintains this
+file; put your own settings in config/service_settings.py, which imports it.
 """
 
 from pathlib import Path
