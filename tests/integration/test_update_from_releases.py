@@ -7,9 +7,11 @@ from __future__ import annotations
 import time
 
 import pytest
+import yaml
 from packaging.version import Version
 
-from harness.docker import unique
+from harness.docker import docker, host_port, remove, start_backing_services, unique
+from harness.http import wait_for_status
 from harness.proc import git, run
 from harness.releases import clone_template, releases
 from harness.updates import TEAM_FILES, TEAM_LINES, make_service, problems, team_edits, update
@@ -48,12 +50,44 @@ def test_update_keeps_every_team_edit_without_conflict(updated):
         assert "timeout = 60\n" in (service / "gunicorn.conf.py").read_text()
 
 
-def test_production_image_builds_after_the_update(updated, build_env):
+def test_updated_image_builds_on_the_new_base_and_serves(updated, build_env):
     release, service, _ = updated
-    tag = unique(f"from-{release}")
+    answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
+    tag, net, db, redis, app = (
+        unique(f"from-{release}-{p}") for p in ("image", "net", "db", "redis", "app")
+    )
     # The build's own smoke test imports the project and runs the deploy check.
     run(["make", "image", f"IMAGE={tag}"], cwd=service, env=build_env, timeout=1800)
-    run(["docker", "image", "rm", tag], check=False)
+    docker("network", "create", net)
+    try:
+        os_release = docker("run", "--rm", tag, "cat", "/etc/os-release")
+        assert "VERSION_CODENAME=trixie" in os_release
+        database_url = start_backing_services(
+            net, db, redis, answers["postgres_version"], answers["redis_version"]
+        )
+        docker(
+            "run",
+            "-d",
+            "--name",
+            app,
+            "--network",
+            net,
+            "-p",
+            "127.0.0.1::8000",
+            "-e",
+            f"DJANGO_SECRET_KEY={'k' * 20}{release}{'s' * 30}",
+            "-e",
+            f"DATABASE_URL={database_url}",
+            "-e",
+            f"REDIS_URL=redis://{redis}:6379/0",
+            tag,
+        )
+        url = f"http://127.0.0.1:{host_port(app, 8000)}/readyz"
+        assert wait_for_status(url, within=60) == {"status": "ready"}
+    finally:
+        remove(app, db, redis)
+        run(["docker", "network", "rm", net], check=False)
+        run(["docker", "image", "rm", tag], check=False)
 
 
 def test_unedited_gunicorn_settings_take_the_template_file(tmp_path):
