@@ -47,7 +47,7 @@ def customised(tmp_path_factory):
     git(template, "tag", "999.0.0")
     service = make_service(template, "999.0.0", base / "service")
     with (service / "apt-runtime.txt").open("a") as runtime:
-        runtime.write("libmagic1   # python-magic loads it\n")
+        runtime.write("libmagic1t64   # python-magic loads it\n")
     with (service / "apt-build.txt").open("a") as build:
         build.write("libpq-dev\n")
     with (service / "config" / "service_settings.py").open("a") as settings:
@@ -102,7 +102,7 @@ def test_the_production_image_has_the_runtime_package_only(customised, build_env
             "${Package} ${db:Status-Status}\\n",
         )
         packages = dict(line.split() for line in installed.splitlines())
-        assert packages.get("libmagic1") == "installed"
+        assert packages.get("libmagic1t64") == "installed"
         assert "libpq-dev" not in packages  # build-only: never in production
         settings = "from django.conf import settings; print(settings.INVOICE_PREFIX)"
         out = docker(
