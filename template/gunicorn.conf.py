@@ -13,8 +13,11 @@ wsgi_app = "config.wsgi:application"
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # noqa: S104
 # Worker processes; size to the CPUs the container gets (e.g. 2 x cores + 1).
 workers = int(os.environ.get("WEB_CONCURRENCY", 2))
-# Threads per worker; above 1 helps views that wait on I/O.
-threads = int(os.environ.get("GUNICORN_THREADS", 1))
+# Threads: a request stuck on a hung database holds one thread, not the
+# worker, so /healthz keeps answering on the others.
+worker_class = "gthread"
+# Threads per worker; each may hold a database connection (see README).
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
 # Access log to stdout, so the container runtime collects it.
 accesslog = "-"
 # Error log to stderr, likewise.
@@ -26,8 +29,13 @@ worker_tmp_dir = "/dev/shm"  # noqa: S108
 graceful_timeout = 8
 # A worker silent this long (seconds) is killed and replaced.
 timeout = 30
-# Trust X-Forwarded-* from any address: only a trusted proxy may sit in front,
-# and the app must not be reachable around it.
-forwarded_allow_ips = "*"
+# X-Forwarded-* are trusted only from these addresses (the reverse proxy's,
+# comma-separated); none by default, so a client that reaches the app
+# directly cannot claim HTTPS or another path prefix.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
+# The one header the proxy sets that gunicorn acts on: the original scheme.
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+# No proxy here rewrites SCRIPT_NAME or PATH_INFO: honour neither, from anyone.
+forwarder_headers = ""
 # No runtime control socket (gunicorn >= 27): it would need a writable home.
 control_socket_disable = True

@@ -3,11 +3,18 @@
 ProbeMiddleware answers both before any other middleware, so a probe that
 arrives with the pod's IP or ``localhost`` as its Host header, or over plain
 HTTP, is answered rather than refused by ALLOWED_HOSTS or redirected.
+
+Readiness checks run on one thread per dependency, each waited for at most
+READINESS_TIMEOUT seconds: a frozen database costs a probe that long, and
+never more than one stuck thread, however many probes arrive meanwhile.
 """
 
 import logging
+import threading
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -31,11 +38,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def check_database() -> None:
-    """Run ``SELECT 1`` on the default database connection.
+    """Run ``SELECT 1`` on this thread's database connection, replacing it
+    first if it broke or outlived CONN_MAX_AGE.
 
-    Takes: nothing. Returns: None. Raises: whatever the driver raises when the
-    database cannot be reached, typically ``django.db.OperationalError``.
+    Raises whatever the driver raises when the database cannot be reached,
+    typically ``django.db.OperationalError``.
     """
+    connection.close_if_unusable_or_obsolete()
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
@@ -55,6 +64,19 @@ def check_cache() -> None:
 
 
 CHECKS = {"database": check_database, "cache": check_cache}
+# One thread per check: it keeps its own database connection between probes.
+_runners = {name: ThreadPoolExecutor(1, thread_name_prefix=f"readyz-{name}") for name in CHECKS}
+_running: dict[str, Future] = {}
+_lock = threading.Lock()
+
+
+def _start(name: str) -> Future:
+    """The check ``name`` in progress, or a new run of it when none is."""
+    with _lock:
+        future = _running.get(name)
+        if future is None or future.done():
+            future = _running[name] = _runners[name].submit(CHECKS[name])
+        return future
 
 
 @csrf_exempt
@@ -63,19 +85,25 @@ CHECKS = {"database": check_database, "cache": check_cache}
 def readyz(request: HttpRequest) -> JsonResponse:
     """Say whether the app can serve traffic: database and cache both answer.
 
-    Takes: a GET or HEAD request. Returns: 200 with ``{"status": "ready"}``
-    when every check passes, else 503 with ``{"status": "unavailable",
-    "failed": {name: "ErrorClass"}}`` naming each failed dependency; the
-    error's message, which may name hosts and users, goes only to the log.
-    Raises: nothing; a failing check is reported, never raised.
+    Takes: a GET or HEAD request. Returns, within READINESS_TIMEOUT seconds:
+    200 with ``{"status": "ready"}`` when every check passes, else 503 with
+    ``{"status": "unavailable", "failed": {name: "ErrorClass"}}`` naming each
+    failed dependency (``TimeoutError`` for one that did not answer in time);
+    the error's message, which may name hosts and users, goes only to the
+    log. Raises: nothing; a failing check is reported, never raised.
     """
+    futures = {name: _start(name) for name in CHECKS}
+    wait(futures.values(), timeout=settings.READINESS_TIMEOUT)
     failed = {}
-    for name, check in CHECKS.items():
-        try:
-            check()
-        except Exception as exc:  # any failure means "not ready", whatever its class
-            failed[name] = type(exc).__name__
-            logger.warning("readiness check %r failed: %s", name, str(exc).strip())
+    for name, future in futures.items():
+        if not future.done():
+            failed[name] = "TimeoutError"
+            timeout = settings.READINESS_TIMEOUT
+            logger.warning("readiness check %r: no answer within %s s", name, timeout)
+        elif future.exception() is not None:  # any failure means "not ready", whatever its class
+            error = future.exception()
+            failed[name] = type(error).__name__
+            logger.warning("readiness check %r failed: %s", name, str(error).strip())
     if failed:
         return JsonResponse({"status": "unavailable", "failed": failed}, status=503)
     return JsonResponse({"status": "ready"})

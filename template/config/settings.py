@@ -44,6 +44,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: probes answer before host validation and the HTTPS redirect.
     "config.health.ProbeMiddleware",
+    # The client's address from X-Forwarded-For, when the proxy sent it.
+    "config.proxy.ForwardedForMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -80,11 +82,26 @@ DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 # Test a kept connection before reusing it, so a restarted Postgres costs no failed request.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# Give up on an unreachable server after 5 s instead of the OS default (minutes).
-DATABASES["default"]["OPTIONS"] = {
-    "connect_timeout": 5,
-    **DATABASES["default"].get("OPTIONS", {}),
-}
+# No dependency may hang a worker: every wait on Postgres has a bound.
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options.update(
+    {
+        # Give up connecting after this many seconds, not the OS default (minutes).
+        "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5),
+        # Probe idle connections, so a vanished server is noticed within a minute.
+        "keepalives": 1,
+        "keepalives_idle": env.int("DATABASE_KEEPALIVES_IDLE", default=30),
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        # Drop a connection whose sent data stays unacknowledged this long (ms).
+        "tcp_user_timeout": env.int("DATABASE_TCP_USER_TIMEOUT_MS", default=10_000),
+    }
+)
+# The server cancels any statement running longer than this (ms; 0 = never).
+_statement_timeout = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=30_000)
+_db_options["options"] = (
+    f"{_db_options.get('options', '')} -c statement_timeout={_statement_timeout}".strip()
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -99,6 +116,11 @@ CACHES = {
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
 }
+
+# --- Probes -----------------------------------------------------------------
+
+# Each /readyz check gives up after this many seconds and reports its dependency down.
+READINESS_TIMEOUT = env.float("DJANGO_READINESS_TIMEOUT", default=2.0)
 
 # --- Passwords, language, time ----------------------------------------------
 
@@ -128,17 +150,21 @@ WHITENOISE_MANIFEST_STRICT = False
 
 # --- Security (strict unless DEBUG; each switch can be overridden) ----------
 
-# The proxy in front terminates TLS and says so in X-Forwarded-Proto. Only safe
-# when every request comes through that proxy, which overwrites the header.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS is known from gunicorn's wsgi.url_scheme, which it takes from
+# X-Forwarded-Proto only when the proxy's address is in FORWARDED_ALLOW_IPS;
+# Django never reads that header itself, so no client can claim HTTPS.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
-# HSTS is opt-in: once browsers cache it, the site cannot go back to plain HTTP
-# until it expires. Start small (e.g. 3600) and raise it once HTTPS works.
-SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+# HSTS: browsers refuse plain HTTP to this host for this many seconds. On by
+# default outside DEBUG; lower it while you first move a host to HTTPS.
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+# Covers only this host's own subdomains (x.api.example.com), not its siblings.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Preloading is a promise for the whole registrable domain, made on its own
+# apex: opt in with DJANGO_SECURE_HSTS_PRELOAD, not by default.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- Logging ----------------------------------------------------------------

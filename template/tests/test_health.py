@@ -1,8 +1,13 @@
 """Tests of the /healthz and /readyz probes against real Postgres and Redis."""
 
+import threading
+import time
+
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.test import override_settings
+
+from config import health
 
 DEAD_REDIS_CACHES = {
     "default": {
@@ -63,10 +68,10 @@ def test_readyz_names_the_cache_when_redis_is_down(client):
 
 @pytest.mark.django_db
 def test_readyz_names_the_database_when_postgres_fails(client, monkeypatch):
-    def refuse(*args, **kwargs):
+    def refuse():
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(connection, "cursor", refuse)
+    monkeypatch.setitem(health.CHECKS, "database", refuse)
 
     response = client.get("/readyz")
 
@@ -74,3 +79,29 @@ def test_readyz_names_the_database_when_postgres_fails(client, monkeypatch):
     body = response.json()
     assert body["status"] == "unavailable"
     assert body["failed"] == {"database": "OperationalError"}
+
+
+@pytest.mark.django_db
+@override_settings(READINESS_TIMEOUT=0.2)
+def test_a_hung_dependency_costs_one_timeout_and_one_thread(client, monkeypatch):
+    release = threading.Event()
+    calls = []
+
+    def hang():
+        calls.append(1)
+        release.wait(10)
+
+    monkeypatch.setitem(health.CHECKS, "cache", hang)
+    try:
+        started = time.monotonic()
+        first = client.get("/readyz")
+        second = client.get("/readyz")
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+
+    assert first.status_code == second.status_code == 503
+    assert second.json()["failed"] == {"cache": "TimeoutError"}
+    assert elapsed < 1
+    # The second probe waited on the run still in progress; it started none.
+    assert calls == [1]
