@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import report
 from harness.docker import engine_problem
 
 INTEGRATION = Path(__file__).parent / "integration"
@@ -42,6 +43,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    if report.LINES:
+        terminalreporter.section("measured")
+        for line in report.LINES:
+            terminalreporter.write_line(line)
     for name, (start, end) in _tier_clock.items():
         terminalreporter.write_line(f"{name} tier: {end - start:.0f} s wall time")
 

@@ -14,6 +14,7 @@ from harness.docker import docker, host_port, remove, start_backing_services, un
 from harness.http import wait_for_status
 from harness.proc import git, run
 from harness.releases import clone_template, releases
+from harness.report import report
 from harness.updates import TEAM_FILES, TEAM_LINES, make_service, problems, team_edits, update
 
 RELEASES = [version for version, _ in releases()]
@@ -30,8 +31,9 @@ def updated(request, tmp_path_factory):
     before = team_edits(service)
     started = time.monotonic()
     update(service)
-    changed = git(service, "status", "--porcelain").splitlines()
-    print(f"\n{release} -> HEAD: {time.monotonic() - started:.1f} s, changed: {changed}")
+    elapsed = time.monotonic() - started
+    changed = " ".join(line.strip() for line in git(service, "status", "--porcelain").splitlines())
+    report(f"update {release} -> HEAD: {elapsed:.1f} s; changed: {changed}")
     return release, service, before
 
 
@@ -46,8 +48,14 @@ def test_update_keeps_every_team_edit_without_conflict(updated):
     run(["uv", "lock", "--check", "--offline"], cwd=service)
     # 0.2.0's migration: the team's edited gunicorn settings moved with the file.
     assert not (service / "config" / "gunicorn.py").exists()
+    gunicorn = (service / "gunicorn.conf.py").read_text()
     if Version(release) < Version("0.2.0"):
-        assert "timeout = 60\n" in (service / "gunicorn.conf.py").read_text()
+        assert "timeout = 60\n" in gunicorn
+    # The team's own value survives; the settings it never touched are the
+    # release's, 0.5.0's forwarded-header trust among them.
+    assert 'forwarded_allow_ips = "*"' not in gunicorn
+    # 0.5.0's allow-list: the team's own app is still in the build context.
+    assert "!billing/" in (service / ".dockerignore").read_text().splitlines()
 
 
 def test_updated_image_builds_on_the_new_base_and_serves(updated, build_env):

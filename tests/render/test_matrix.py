@@ -185,7 +185,15 @@ def test_compose_files_are_valid(renders):
             "`docker compose config` needs the Docker CLI with its compose plugin "
             "(no engine): install them to run the render tier"
         )
-    for key, compose in distinct(renders, "compose.yaml").items():
-        run(["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose)])
+    files = distinct(renders, "compose.yaml")
+    run(
+        [
+            "check-jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            *(str(path) for path in files.values()),
+        ]
+    )
+    for key, compose in files.items():
         proc = run(["docker", "compose", "config", "--quiet"], cwd=compose.parent, check=False)
         assert proc.returncode == 0, f"{key}:\n{proc.stderr}"

@@ -1,0 +1,131 @@
+"""The production contract as every render writes it: the stack's compose
+file, the build context's allow-list, gunicorn's trust, and checkov's
+Dockerfile checks. The integration tier runs it; this tier reads it."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.proc import run
+
+from .test_matrix import distinct
+
+SECRETS = "DOMAIN=api.example.com\nDJANGO_SECRET_KEY=s3cret-canary\nPOSTGRES_PASSWORD=pw-canary\n"
+
+
+def production_config(service: Path, tmp_path: Path) -> dict:
+    """compose.production.yaml as Compose resolves it, with example secrets."""
+    work = tmp_path / "service"
+    work.mkdir(parents=True)
+    shutil.copy(service / "compose.production.yaml", work)
+    (work / ".env.production").write_text(SECRETS)
+    out = run(
+        [
+            "docker",
+            "compose",
+            "--file",
+            "compose.production.yaml",
+            "--env-file",
+            ".env.production",
+            "config",
+            "--format",
+            "json",
+        ],
+        cwd=work,
+    ).stdout
+    return json.loads(out)
+
+
+def test_production_compose_files_are_valid(renders):
+    files = [str(path) for path in distinct(renders, "compose.production.yaml").values()]
+    run(["check-jsonschema", "--builtin-schema", "vendor.compose-spec", *files])
+
+
+def test_production_stack_is_locked_down(renders, tmp_path):
+    for key, compose in distinct(renders, "compose.production.yaml").items():
+        text = compose.read_text()
+        assert "canary" not in text and "DJANGO_SECRET_KEY: ${DJANGO_SECRET_KEY:?" in text, key
+        config = production_config(compose.parent, tmp_path / key)
+        services = config["services"]
+        # Only the proxy is reachable from outside the host's Docker networks.
+        assert {name for name, svc in services.items() if svc.get("ports")} == {"proxy"}, key
+        assert {p["target"] for p in services["proxy"]["ports"]} == {80, 443}, key
+        # The data stores sit only on the network with no route out.
+        assert config["networks"]["internal"]["internal"] is True, key
+        for name in ("db", "redis"):
+            assert set(services[name]["networks"]) == {"internal"}, (key, name)
+        for name in ("web", "migrate"):
+            app = services[name]
+            assert app["read_only"] is True and app["cap_drop"] == ["ALL"], (key, name)
+            assert "no-new-privileges:true" in app["security_opt"], (key, name)
+            assert any(t.startswith("/tmp") for t in app["tmpfs"]), (key, name)
+            assert app["mem_limit"] and app["pids_limit"], (key, name)
+            assert app["build"]["target"] == "production", (key, name)
+        trusted = services["web"]["environment"]["FORWARDED_ALLOW_IPS"]
+        assert trusted == services["proxy"]["networks"]["edge"]["ipv4_address"], key
+        migrate_first = services["web"]["depends_on"]["migrate"]["condition"]
+        assert migrate_first == "service_completed_successfully", key
+        assert services["web"]["restart"] == "unless-stopped", key
+
+
+def test_build_context_is_an_allow_list(rendered):
+    _, service = rendered
+    lines = [ln.strip() for ln in (service / ".dockerignore").read_text().splitlines()]
+    rules = [ln for ln in lines if ln and not ln.startswith("#")]
+    assert rules[0] == "*"
+    last_allow = max(i for i, rule in enumerate(rules) if rule.startswith("!"))
+    # Secrets stay out even inside an allowed folder: their rules come last.
+    assert {"**/.env*", "**/*.pem", "**/id_rsa*"} <= set(rules[last_allow:])
+
+
+def test_gunicorn_trusts_forwarded_headers_from_no_one_by_default(rendered, monkeypatch):
+    _, service = rendered
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    settings = runpy.run_path(str(service / "gunicorn.conf.py"))
+    assert settings["forwarded_allow_ips"] == ""
+    assert settings["forwarder_headers"] == ""
+    assert settings["secure_scheme_headers"] == {"X-FORWARDED-PROTO": "https"}
+    # Threads: a request stuck on a dependency does not take /healthz down.
+    assert settings["worker_class"] == "gthread" and settings["threads"] > 1
+
+
+def test_dockerfiles_pass_checkov(renders, tmp_path):
+    dockerfiles = distinct(renders, "Dockerfile")
+    for index, dockerfile in enumerate(dockerfiles.values()):
+        folder = tmp_path / f"d{index}"
+        folder.mkdir()
+        shutil.copy(dockerfile, folder / "Dockerfile")
+    proc = run(
+        [
+            "checkov",
+            "--directory",
+            str(tmp_path),
+            "--framework",
+            "dockerfile",
+            "--skip-download",
+            "--quiet",
+            "--compact",
+            "--output",
+            "json",
+        ],
+        check=False,
+    )
+    reports = json.loads(proc.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    failed = [
+        (check["check_id"], check["file_path"])
+        for report in reports
+        for check in report.get("results", {}).get("failed_checks", [])
+    ]
+    assert failed == [] and proc.returncode == 0, proc.stdout[-3000:]
+
+
+@pytest.mark.parametrize("name", ["Caddyfile", ".env.production.example"])
+def test_production_files_are_rendered(rendered, name):
+    _, service = rendered
+    assert (service / name).is_file()
