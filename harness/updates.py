@@ -58,6 +58,9 @@ def team_edits(service: Path) -> dict[str, bytes]:
         "from django.apps import AppConfig\n\n\n"
         'class BillingConfig(AppConfig):\n    name = "billing"\n'
     )
+    ignore = service / ".dockerignore"
+    if "!notes/\n" in ignore.read_text():  # an allow-list (0.5.0 on): name the new app
+        ignore.write_text(ignore.read_text().replace("!notes/\n", "!notes/\n!billing/\n"))
     gunicorn = service / "config" / "gunicorn.py"  # where releases before 0.2.0 put it
     if gunicorn.exists():
         tuned = gunicorn.read_text().replace("timeout = 30\n", "timeout = 60\n")
