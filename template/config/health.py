@@ -38,16 +38,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def check_database() -> None:
-    """Run ``SELECT 1`` on this thread's database connection, replacing it
-    first if it broke or outlived CONN_MAX_AGE.
+    """Run ``SELECT 1`` on a new connection of this thread, closed after, so
+    no probe holds a connection between checks.
 
     Raises whatever the driver raises when the database cannot be reached,
     typically ``django.db.OperationalError``.
     """
-    connection.close_if_unusable_or_obsolete()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    finally:
+        connection.close()
 
 
 def check_cache() -> None:
@@ -64,7 +66,7 @@ def check_cache() -> None:
 
 
 CHECKS = {"database": check_database, "cache": check_cache}
-# One thread per check: it keeps its own database connection between probes.
+# One thread per check, so a stuck check holds its own thread and no other.
 _runners = {name: ThreadPoolExecutor(1, thread_name_prefix=f"readyz-{name}") for name in CHECKS}
 _running: dict[str, Future] = {}
 _lock = threading.Lock()
