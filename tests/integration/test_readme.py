@@ -29,7 +29,9 @@ def test_first_command_runs_a_service_that_its_update_command_updates(tmp_path, 
         run(["docker", "compose", "down", "--volumes"], cwd=service, env=env, check=False)
     # The commit under test, whichever of its tags copier recorded.
     recorded = yaml.safe_load((service / ".copier-answers.yml").read_text())["_commit"]
-    assert git(template, "rev-parse", f"{recorded}^{{commit}}") == git(template, "rev-parse", "HEAD")
+    assert git(template, "rev-parse", f"{recorded}^{{commit}}") == git(
+        template, "rev-parse", "HEAD"
+    )
 
     # The team commits its service; the template moves on by a commit and a release.
     init_repo(service, "Service from the template")

@@ -48,7 +48,11 @@ def test_no_other_file_repeats_the_uv_version():
 
 def test_readmes_run_the_copier_the_tests_use():
     version = locked("copier")
-    for readme in ("README.md", "template/README.md.jinja"):
+    for readme in (
+        "README.md",
+        "template/README.md.jinja",
+        "template/.github/workflows/template-update.yml",
+    ):
         named = set(re.findall(r"copier@([0-9.]+)", (ROOT / readme).read_text()))
         assert named == {version}, readme
 
