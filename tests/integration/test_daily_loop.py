@@ -173,6 +173,7 @@ def test_every_make_target_exits_zero(loop):
         ["test", "args=-q"],
         ["format"],
         ["lint"],
+        ["check"],
         ["lock"],
         ["image", f"IMAGE={unique('loop-image')}"],
     ):
