@@ -6,6 +6,7 @@ override the defaults without rebuilding the image.
 """
 
 import os
+import shutil
 
 # The app to serve, so the command line needs no arguments.
 wsgi_app = "config.wsgi:application"
@@ -39,3 +40,40 @@ secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 forwarder_headers = ""
 # No runtime control socket (gunicorn >= 27): it would need a writable home.
 control_socket_disable = True
+
+# --- Logs and metrics -------------------------------------------------------
+
+# JSON lines, like the app's logs, unless DJANGO_LOG_FORMAT=plain.
+if os.environ.get("DJANGO_LOG_FORMAT", "json") == "json":
+    logger_class = "config.gunicorn_logging.JsonLogger"
+
+# Prometheus metrics, on unless DJANGO_METRICS=false. Each worker writes its
+# samples to files in this folder; the master serves their sum on
+# METRICS_PORT, a port the proxy never forwards to.
+METRICS = os.environ.get("DJANGO_METRICS", "true").lower() in {"1", "true", "yes", "on"}
+METRICS_PORT = int(os.environ.get("METRICS_PORT", 8001))
+METRICS_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/prometheus")  # noqa: S108
+
+
+def on_starting(server):
+    """Start from an empty metrics folder: a previous run's files would count twice."""
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
+    os.makedirs(METRICS_DIR)
+
+
+def when_ready(server):
+    """Serve every worker's metrics, summed, from the master on METRICS_PORT."""
+    if METRICS:
+        from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        start_http_server(METRICS_PORT, registry=registry)
+
+
+def child_exit(server, worker):
+    """Drop a finished worker's live gauges; its counters still count."""
+    if METRICS:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -9,6 +9,7 @@ READINESS_TIMEOUT seconds: a frozen database costs a probe that long, and
 never more than one stuck thread, however many probes arrive meanwhile.
 """
 
+import contextvars
 import logging
 import threading
 import uuid
@@ -77,7 +78,9 @@ def _start(name: str) -> Future:
     with _lock:
         future = _running.get(name)
         if future is None or future.done():
-            future = _running[name] = _runners[name].submit(CHECKS[name])
+            # In the probe's context: its request ID and trace reach the check.
+            context = contextvars.copy_context()
+            future = _running[name] = _runners[name].submit(context.run, CHECKS[name])
         return future
 
 
