@@ -13,6 +13,7 @@ import pytest
 
 from harness.questions import integration_variants
 from harness.render import render
+from harness.stack import start, stop
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,6 +30,22 @@ def variant(request, tmp_path_factory):
         tmp_path_factory.mktemp(name) / "service", integration_variants()[name], tasks=True
     )
     return name, path
+
+
+@pytest.fixture(scope="session")
+def production(variant, build_env):
+    """The variant's production stack (harness.stack), up for the session:
+    Sentry's and OpenTelemetry's settings point at the stack's fake listeners."""
+    name, path = variant
+    stack = start(name, path, build_env, {
+        "SENTRY_DSN": "http://public@fake-sentry:9000/1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://fake-otlp:4318",
+        "SERVICE_VERSION": f"test-{name}",
+    })  # fmt: skip
+    try:
+        yield stack
+    finally:
+        stop(stack)
 
 
 @pytest.fixture(scope="session")

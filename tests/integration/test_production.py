@@ -3,141 +3,43 @@ says, for each integration variant (both runtime_uv answers): what reaches
 the app through the proxy and around it, and which faults it survives.
 
 Every load here is bounded in requests and seconds and goes only to the
-loopback ports this test's own containers publish. Besides the stack's own
-files, the test adds only test-ports.yaml, which publishes web on loopback
-so requests can be sent around the proxy, as an attacker on the host
-network would."""
+loopback ports this test's own containers publish (harness.stack says what
+test plumbing the stack gets)."""
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import json
-import secrets
-import ssl
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
-import pytest
-
-from harness.docker import compose, docker, unique
+from harness.docker import docker
 from harness.http import http_get, wait_until
 from harness.load import Load, failures
 from harness.proc import run
 from harness.report import report
+from harness.stack import Stack
 
 
-def free_subnet() -> ipaddress.IPv4Network:
-    """A /24 in 172.30.0.0/16 that no Docker network on this engine uses."""
-    ids = docker("network", "ls", "-q").split()
-    used = docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", *ids)
-    taken = [ipaddress.ip_network(n) for n in used.split() if ":" not in n]
-    for third in range(200, 0, -1):
-        candidate = ipaddress.ip_network(f"172.30.{third}.0/24")
-        if not any(candidate.overlaps(net) for net in taken):
-            return candidate
-    raise AssertionError("no free /24 left in 172.30.0.0/16")
+def access_record(stack: Stack, marker: str) -> dict:
+    """The JSON access-log record of the request whose path carries ``marker``
+    (waiting for gunicorn to write it)."""
+
+    def record():
+        for line in stack.logs("web").splitlines():
+            if marker in line and line.startswith("{"):
+                entry = json.loads(line)
+                if entry.get("logger") == "gunicorn.access":
+                    return entry
+        return None
+
+    return wait_until(record, 10, f"access log record for {marker}")
 
 
-@dataclass
-class Stack:
-    path: Path
-    env: dict[str, str]
-    files: list[str]
-    subnet: ipaddress.IPv4Network
-
-    def compose(self, *args: str, timeout: float = 900) -> str:
-        return compose(self.path, self.env, *self.files, *args, timeout=timeout)
-
-    def container(self, service: str) -> str:
-        return self.compose("ps", "-q", service).strip()
-
-    def port(self, service: str, port: int) -> int:
-        return int(self.compose("port", service, str(port)).strip().rsplit(":", 1)[1])
-
-    @property
-    def web(self) -> str:
-        return f"http://127.0.0.1:{self.port('web', 8000)}"
-
-    def logs(self, service: str) -> str:
-        """The service's output as Docker keeps it (no compose decoration)."""
-        proc = run(["docker", "logs", self.container(service)])
-        return proc.stdout + proc.stderr
-
-
-@pytest.fixture(scope="module")
-def stack(variant, build_env):
-    """`prod-up`'s command on a render, plus test-ports.yaml; `down -v` afterwards."""
-    name, path = variant
-    subnet = free_subnet()
-    (path / ".env.production").write_text(
-        "DOMAIN=localhost\n"
-        f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n"
-        f"POSTGRES_PASSWORD={secrets.token_hex(16)}\n"
-        "HTTP_PUBLISH=127.0.0.1:0\nHTTPS_PUBLISH=127.0.0.1:0\n"
-        f"EDGE_SUBNET={subnet}\nEDGE_DYNAMIC_RANGE={list(subnet.subnets())[1]}\n"
-        f"PROXY_ADDRESS={subnet[2]}\n"
-        f"IMAGE={unique(name)}-production\n"
-    )
-    (path / "test-ports.yaml").write_text('services:\n  web:\n    ports: ["127.0.0.1:0:8000"]\n')
-    files = [
-        "--file",
-        "compose.production.yaml",
-        "--file",
-        "test-ports.yaml",
-        "--env-file",
-        ".env.production",
-    ]
-    stack = Stack(path, dict(build_env, COMPOSE_PROJECT_NAME=unique(f"prod-{name}")), files, subnet)
-    try:
-        stack.compose("up", "--build", "--detach", "--wait", timeout=1800)
-        yield stack
-    finally:
-        stack.compose("down", "--volumes", "--rmi", "local")
-
-
-def direct(stack: Stack, path: str, **headers: str) -> http.client.HTTPResponse:
-    """GET ``path`` from web's own port, around the proxy, with Host: localhost."""
-    conn = http.client.HTTPConnection("127.0.0.1", stack.port("web", 8000), timeout=10)
-    conn.request("GET", path, headers={"Host": "localhost", **headers})
-    response = conn.getresponse()
-    response.read()
-    return response
-
-
-def proxy_trust(stack: Stack) -> ssl.SSLContext:
-    """A TLS context that trusts Caddy's own CA (it signs localhost's certificate)."""
-    root = stack.compose("exec", "-T", "proxy", "cat", "/data/caddy/pki/authorities/local/root.crt")
-    return ssl.create_default_context(cadata=root)
-
-
-def through_proxy(stack: Stack, path: str, **headers: str) -> http.client.HTTPResponse:
-    """GET https://localhost``path`` through Caddy."""
-    conn = http.client.HTTPSConnection(
-        "localhost", stack.port("proxy", 443), context=proxy_trust(stack), timeout=10
-    )
-    conn.request("GET", path, headers=headers)
-    response = conn.getresponse()
-    response.read()
-    return response
-
-
-def client_address_logged(stack: Stack, marker: str) -> str:
-    """The client address gunicorn's access log gives for the request whose
-    path carries ``marker`` (waiting for the line to be written)."""
-
-    def line():
-        return next((ln for ln in stack.logs("web").splitlines() if marker in ln), None)
-
-    return wait_until(line, 10, f"access log line for {marker}").split()[0]
-
-
-def test_only_the_proxy_publishes_ports(stack):
+def test_only_the_proxy_publishes_ports(production):
     published = {
-        s: stack.compose("port", s, str(p), timeout=60).strip()
+        s: production.compose("port", s, str(p), timeout=60).strip()
         for s, p in (("proxy", 443), ("proxy", 80))
     }
     assert all(published.values())
@@ -154,35 +56,34 @@ def test_only_the_proxy_publishes_ports(stack):
                 "--format",
                 "json",
             ],
-            cwd=stack.path,
-            env=stack.env,
+            cwd=production.path,
+            env=production.env,
         ).stdout
     )
     with_ports = {name for name, svc in config["services"].items() if svc.get("ports")}
     assert with_ports == {"proxy"}
 
 
-def test_spoofed_forwarded_headers_sent_around_the_proxy_change_nothing(stack):
+def test_spoofed_forwarded_headers_sent_around_the_proxy_change_nothing(production):
     # SCRIPT_NAME: honoured, /a/healthz would become the probe; it stays a
     # plain path, which over HTTP is redirected.
-    assert direct(stack, "/healthz").status == 200
-    assert direct(stack, "/a/healthz", SCRIPT_NAME="/a").status == 301
+    assert production.direct("/healthz").status == 200
+    assert production.direct("/a/healthz", SCRIPT_NAME="/a").status == 301
     # X-Forwarded-Proto: plain HTTP is still redirected to HTTPS...
-    spoofed = direct(stack, "/notes/", **{"X-Forwarded-Proto": "https"})
+    spoofed = production.direct("/notes/", **{"X-Forwarded-Proto": "https"})
     # ...to the Host the request named, not an X-Forwarded-Host.
-    hosted = direct(stack, "/notes/", **{"X-Forwarded-Host": "evil.example"})
+    hosted = production.direct("/notes/", **{"X-Forwarded-Host": "evil.example"})
     assert (spoofed.status, spoofed.headers["Location"]) == (301, "https://localhost/notes/")
     assert (hosted.status, hosted.headers["Location"]) == (301, "https://localhost/notes/")
     # X-Forwarded-For: the app logs the real peer, not the claimed client.
     marker = uuid.uuid4().hex
-    direct(stack, f"/notes/?spoof={marker}", **{"X-Forwarded-For": "6.6.6.6"})
-    assert client_address_logged(stack, marker) != "6.6.6.6"
+    production.direct(f"/notes/?spoof={marker}", **{"X-Forwarded-For": "6.6.6.6"})
+    assert access_record(production, marker)["client"] != "6.6.6.6"
 
 
-def test_through_the_proxy_the_app_sees_https_and_the_client(stack):
+def test_through_the_proxy_the_app_sees_https_and_the_client(production):
     marker = uuid.uuid4().hex
-    response = through_proxy(
-        stack,
+    response = production.through_proxy(
         f"/notes/?via={marker}",
         **{"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "http"},
     )
@@ -191,19 +92,19 @@ def test_through_the_proxy_the_app_sees_https_and_the_client(stack):
     assert "max-age=" in response.headers["Strict-Transport-Security"]
     # The client Caddy saw (the host side of the edge network), neither the
     # spoofed address nor the proxy's own.
-    client = client_address_logged(stack, marker)
+    client = access_record(production, marker)["client"]
     addresses = {
         c: docker(
             "inspect",
             "-f",
             "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
-            stack.container(c),
+            production.container(c),
         )
         for c in ("proxy", "web")
     }
-    assert client not in {"6.6.6.6", str(stack.subnet[2])}, addresses
-    assert ipaddress.ip_address(client) in stack.subnet, (client, addresses)
-    assert through_proxy(stack, "/readyz").status == 200
+    assert client not in {"6.6.6.6", str(production.subnet[2])}, addresses
+    assert ipaddress.ip_address(client) in production.subnet, (client, addresses)
+    assert production.through_proxy("/readyz").status == 200
 
 
 def probe_times(
@@ -258,26 +159,26 @@ def frozen(stack: Stack, service: str, ready_within: float, label: str) -> None:
     )
 
 
-def test_redis_paused(stack):
-    frozen(stack, "redis", ready_within=2, label="redis paused")
+def test_redis_paused(production):
+    frozen(production, "redis", ready_within=2, label="redis paused")
 
 
-def test_postgres_frozen(stack):
-    frozen(stack, "db", ready_within=3, label="postgres frozen")
+def test_postgres_frozen(production):
+    frozen(production, "db", ready_within=3, label="postgres frozen")
 
 
-def test_postgres_restarted_under_load(stack):
-    db = stack.container("db")
+def test_postgres_restarted_under_load(production):
+    db = production.container("db")
     # A database read per request, through the proxy, as users send them.
-    notes = f"https://localhost:{stack.port('proxy', 443)}/notes/"
+    notes = f"https://localhost:{production.port('proxy', 443)}/notes/"
     with Load(
-        notes, rate=30, max_seconds=45, max_requests=1400, context=proxy_trust(stack)
+        notes, rate=30, max_seconds=45, max_requests=1400, context=production.proxy_trust()
     ) as load:
         time.sleep(2)
         down_at = time.monotonic()
         docker("stop", db)
         wait_until(
-            lambda: http_get(stack.web + "/readyz", timeout=5)[0] == 503,
+            lambda: http_get(production.web + "/readyz", timeout=5)[0] == 503,
             10,
             "/readyz 503 while Postgres is down",
         )
@@ -291,7 +192,7 @@ def test_postgres_restarted_under_load(stack):
             "Postgres back",
         )
         back_at = time.monotonic()
-        wait_until(lambda: http_get(stack.web + "/readyz")[0] == 200, 10, "/readyz 200")
+        wait_until(lambda: http_get(production.web + "/readyz")[0] == 200, 10, "/readyz 200")
         time.sleep(5)
     before = load.between(0, down_at)
     outage = load.between(down_at, back_at)
@@ -306,21 +207,21 @@ def test_postgres_restarted_under_load(stack):
     assert failures(before) == [] and failures(after) == []
 
 
-def test_docker_stop_under_load_lets_in_flight_requests_finish(stack):
-    web = stack.container("web")
-    redis = stack.container("redis")
+def test_docker_stop_under_load_lets_in_flight_requests_finish(production):
+    web = production.container("web")
+    redis = production.container("redis")
     # A paused Redis holds /readyz on its check for a known time: requests
     # certainly in flight when the stop comes, beside the steady load.
     slow: list = []
 
     def slow_probe():
         try:
-            slow.append(http_get(stack.web + "/readyz", timeout=15)[0])
+            slow.append(http_get(production.web + "/readyz", timeout=15)[0])
         except OSError as error:
             slow.append(type(error).__name__)
 
     # Straight to gunicorn: its own graceful stop is what is measured.
-    with Load(stack.web + "/healthz", rate=40, max_seconds=20, max_requests=800) as load:
+    with Load(production.web + "/healthz", rate=40, max_seconds=20, max_requests=800) as load:
         time.sleep(2)
         docker("pause", redis)
         try:
@@ -345,6 +246,8 @@ def test_docker_stop_under_load_lets_in_flight_requests_finish(stack):
         f"stop answered {slow}; after it, {len(after)} new connections, "
         f"{len(failures(after))} not accepted ({refused}); exit code {exit_code}"
     )
+    # The stack serves the next tests again.
+    production.compose("up", "--detach", "--wait", "web")
     # gunicorn finished what it had taken on and exited before Docker's SIGKILL...
     assert exit_code == 0
     assert slow == [503, 503, 503]

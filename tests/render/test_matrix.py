@@ -197,3 +197,21 @@ def test_compose_files_are_valid(renders):
     for key, compose in files.items():
         proc = run(["docker", "compose", "config", "--quiet"], cwd=compose.parent, check=False)
         assert proc.returncode == 0, f"{key}:\n{proc.stderr}"
+
+
+def test_observability_follows_the_answers(rendered):
+    _, service = rendered
+    answers = answers_of(service)
+    dependencies = tomllib.loads((service / "pyproject.toml").read_text())["project"][
+        "dependencies"
+    ]
+    names = {re.split(r"[\[<>=~]", dependency)[0] for dependency in dependencies}
+    # Logs and metrics cost nothing and need no vendor: always there.
+    assert {"python-json-logger", "django-prometheus"} <= names
+    assert ("sentry-sdk" in names) is answers["sentry"]
+    assert ("opentelemetry-sdk" in names) is answers["opentelemetry"]
+    settings = (service / "config" / "settings.py").read_text()
+    assert ("sentry_sdk.init(" in settings) is answers["sentry"]
+    assert (service / "config" / "tracing.py").exists() is answers["opentelemetry"]
+    wsgi = (service / "config" / "wsgi.py").read_text()
+    assert ("configure_tracing()" in wsgi) is answers["opentelemetry"]

@@ -1,0 +1,278 @@
+"""What an operator sees of the production stack: JSON log lines carrying a
+request ID, Prometheus metrics summed over every gunicorn worker and kept off
+the proxy, and, where the answers add them, errors in Sentry and traces over
+OTLP, received here by the stack's own fake listeners (harness.stack)."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import re
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import yaml
+
+from harness.docker import docker
+from harness.http import wait_until
+from harness.proc import run
+from harness.questions import integration_variants
+from harness.stack import Stack, wait_healthy
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def answers(stack: Stack) -> dict:
+    return yaml.safe_load((stack.path / ".copier-answers.yml").read_text())
+
+
+def json_lines(stack: Stack, service: str = "web") -> list[dict]:
+    """Every line the service wrote, parsed; a line that is not JSON fails."""
+    lines = [line for line in stack.logs(service).splitlines() if line.strip()]
+    return [json.loads(line) for line in lines]
+
+
+def records_with(stack: Stack, marker: str, logger: str) -> list[dict]:
+    def found():
+        return [r for r in json_lines(stack) if r.get("logger") == logger and marker in str(r)]
+
+    return wait_until(found, 10, f"{logger} records carrying {marker}")
+
+
+def test_every_line_the_app_writes_is_json(production):
+    production.through_proxy("/notes/")
+    records = json_lines(production)
+    assert records
+    for record in records:
+        assert {"timestamp", "level", "logger", "message"} <= record.keys(), record
+
+
+def test_access_records_carry_the_request_id_status_and_duration(production):
+    marker = uuid.uuid4().hex
+    response = production.through_proxy(f"/notes/?via={marker}")
+    request_id = response.headers["X-Request-ID"]
+    # Caddy gave the request its ID (a UUID); the app kept it and returned it.
+    assert UUID.fullmatch(request_id)
+    (record,) = records_with(production, marker, "gunicorn.access")
+    assert record["request_id"] == request_id
+    assert record["status"] == 200 and record["method"] == "GET"
+    assert isinstance(record["duration_ms"], float) and record["duration_ms"] > 0
+
+
+def test_an_id_set_by_the_proxy_is_kept_and_reaches_app_log_lines(production):
+    # As a proxy in front sends it: the app keeps it, on its own lines too.
+    request_id = f"proxy-{uuid.uuid4().hex}"
+    redis = production.container("redis")
+    docker("pause", redis)
+    try:
+        response = production.direct("/readyz", **{"X-Request-ID": request_id})
+    finally:
+        docker("unpause", redis)
+    assert response.status == 503
+    assert response.headers["X-Request-ID"] == request_id
+    warnings = records_with(production, request_id, "config.health")
+    assert warnings[0]["request_id"] == request_id and warnings[0]["level"] == "WARNING"
+
+
+def scrape(stack: Stack) -> dict[str, float]:
+    """Every sample of the metrics port, read inside web (it is not published)."""
+    code = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8001/metrics').read().decode())"
+    text = docker("exec", stack.container("web"), "python", "-c", code)
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def count(samples: dict[str, float], metric: str, **labels: str) -> float:
+    """The sum of ``metric``'s samples whose labels include ``labels``."""
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
+    return sum(
+        value
+        for name, value in samples.items()
+        if name.split("{")[0] == metric and all(w in name for w in wanted)
+    )
+
+
+def test_metrics_count_every_request_of_every_worker_and_leave_probes_out(production):
+    before = scrape(production)
+    marker = uuid.uuid4().hex
+    sent = 30
+    # In parallel, so the proxy opens several connections and both workers serve.
+    with ThreadPoolExecutor(10) as pool:
+        statuses = list(
+            pool.map(
+                lambda n: production.through_proxy(f"/notes/?n={n}&m={marker}").status, range(sent)
+            )
+        )
+    assert statuses == [200] * sent
+    for _ in range(10):
+        production.direct("/healthz")
+    after = scrape(production)
+    served = records_with(production, marker, "gunicorn.access")
+    workers = {record["process"] for record in served}
+    by_view = "django_http_responses_total_by_status_view_method_total"
+    labels = {"status": "200", "view": "note-list", "method": "GET"}
+    assert count(after, by_view, **labels) - count(before, by_view, **labels) == sent
+    # The probes are answered before the metrics middleware: not one counted.
+    every = "django_http_requests_total_by_transport_total"
+    assert count(after, every) - count(before, every) == sent
+    # More than one worker served them, and the sum still adds up.
+    assert len(workers) > 1, workers
+    assert count(after, "django_db_execute_total") > count(before, "django_db_execute_total")
+
+
+def test_metrics_are_not_served_through_the_proxy(production):
+    assert production.through_proxy("/metrics").status == 404
+
+
+def has_package(stack: Stack, module: str) -> bool:
+    """Whether the production image can import ``module``."""
+    code = f"import {module}"
+    return (
+        run(
+            ["docker", "exec", stack.container("web"), "python", "-c", code], check=False
+        ).returncode
+        == 0
+    )
+
+
+def test_sentry_and_opentelemetry_are_in_the_image_only_when_answered(production):
+    assert has_package(production, "sentry_sdk") is answers(production)["sentry"]
+    assert has_package(production, "opentelemetry.sdk") is answers(production)["opentelemetry"]
+
+
+def answering(question: str) -> pytest.MarkDecorator:
+    """Run the test on the integration variants that answer yes to ``question``."""
+    names = [name for name, answers in integration_variants().items() if answers.get(question)]
+    assert names, f"no integration variant answers {question}: yes"
+    return pytest.mark.parametrize("variant", names, indirect=True)
+
+
+def sentry_events(stack: Stack) -> list[dict]:
+    """The error events in the envelopes fake-sentry received."""
+    events = []
+    for _, body in stack.received("fake-sentry"):
+        lines = body.split(b"\n")
+        for header, payload in zip(lines[1::2], lines[2::2], strict=False):
+            if json.loads(header).get("type") == "event":
+                events.append(json.loads(payload))
+    return events
+
+
+@answering("sentry")
+def test_a_failing_view_sends_one_sentry_event_with_the_release(production):
+    stack = production
+    before = len(sentry_events(stack))
+    db = stack.container("db")
+    docker("stop", db)
+    try:
+        response = stack.through_proxy(f"/notes/?boom={uuid.uuid4().hex}")
+    finally:
+        docker("start", db)
+        wait_healthy(stack, "db")
+    assert response.status == 500
+    events = wait_until(lambda: sentry_events(stack)[before:] or None, 15, "a Sentry event")
+    time.sleep(2)  # a duplicate, if any, would arrive right behind it
+    events = sentry_events(stack)[before:]
+    assert len(events) == 1
+    assert events[0]["release"] == f"test-{stack.name}"
+    assert "user" not in events[0] or "ip_address" not in events[0]["user"]
+
+
+@answering("sentry")
+def test_without_a_dsn_sentry_opens_no_connection(production):
+    script = (
+        "import socket, logging, django\n"
+        "tried = []\n"
+        "real = socket.socket.connect\n"
+        "socket.socket.connect = lambda self, addr: (tried.append(addr), real(self, addr))[1]\n"
+        "django.setup()\n"
+        "import sentry_sdk\n"
+        "try:\n    raise RuntimeError('boom')\n"
+        "except RuntimeError:\n    logging.getLogger('probe').exception('failed')\n"
+        "sentry_sdk.flush(timeout=2)\n"
+        "print(sentry_sdk.get_client().is_active(), tried)\n"
+    )
+    out = production.compose(
+        "run", "--rm", "--no-deps", "-e", "SENTRY_DSN=", "web", "python", "-c", script
+    )
+    assert out.strip().splitlines()[-1] == "False []"
+
+
+def log_in(stack: Stack, username: str, password: str) -> int:
+    """Log into the admin through the proxy, as a browser does; return the
+    status of the login form's POST."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=stack.proxy_trust()),
+        urllib.request.HTTPCookieProcessor(jar),
+    )
+    url = f"https://localhost:{stack.port('proxy', 443)}/admin/login/"
+    page = opener.open(url).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode(
+        {
+            "csrfmiddlewaretoken": token,
+            "username": username,
+            "password": password,
+            "next": "/admin/",
+        }
+    )
+    request = urllib.request.Request(url, data=form.encode(), headers={"Referer": url})
+    with opener.open(request) as response:
+        assert response.geturl().endswith("/admin/"), response.geturl()
+        return response.status
+
+
+@answering("opentelemetry")
+def test_one_request_is_one_trace_with_django_database_and_redis_spans(production):
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    password = uuid.uuid4().hex
+    production.compose(
+        "run",
+        "--rm",
+        "--no-deps",
+        "-e",
+        f"DJANGO_SUPERUSER_PASSWORD={password}",
+        "web",
+        "python",
+        "manage.py",
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "tracer",
+        "--email",
+        "tracer@example.com",
+    )
+    # The login checks the password in Postgres and writes the session through
+    # Redis to Postgres: one request, both stores.
+    log_in(production, "tracer", password)
+
+    def traces():
+        scopes: dict[bytes, set[str]] = {}
+        for path, body in production.received("fake-otlp"):
+            if path != "/v1/traces":
+                continue
+            export = ExportTraceServiceRequest.FromString(body)
+            for resource in export.resource_spans:
+                for scoped in resource.scope_spans:
+                    for span in scoped.spans:
+                        scopes.setdefault(span.trace_id, set()).add(scoped.scope.name)
+        wanted = {
+            "opentelemetry.instrumentation.django",
+            "opentelemetry.instrumentation.psycopg2",
+            "opentelemetry.instrumentation.redis",
+        }
+        return [trace for trace, names in scopes.items() if wanted <= names]
+
+    assert wait_until(traces, 20, "a trace with Django, psycopg2 and Redis spans", every=1)
