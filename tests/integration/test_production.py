@@ -19,7 +19,7 @@ from harness.http import http_get, wait_until
 from harness.load import Load, failures
 from harness.proc import run
 from harness.report import report
-from harness.stack import Stack
+from harness.stack import Stack, wait_healthy
 
 
 def access_record(stack: Stack, marker: str) -> dict:
@@ -246,7 +246,9 @@ def test_docker_stop_under_load_lets_in_flight_requests_finish(production):
         f"stop answered {slow}; after it, {len(after)} new connections, "
         f"{len(failures(after))} not accepted ({refused}); exit code {exit_code}"
     )
-    # The stack serves the next tests again.
+    # The stack serves the next tests again, once Redis's healthcheck has
+    # seen it back.
+    wait_healthy(production, "redis")
     production.compose("up", "--detach", "--wait", "web")
     # gunicorn finished what it had taken on and exited before Docker's SIGKILL...
     assert exit_code == 0
