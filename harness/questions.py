@@ -19,9 +19,14 @@ Answers = dict[str, Any]
 
 @cache
 def questions() -> dict[str, dict[str, Any]]:
-    """Every question of copier.yml by name, in file order (settings left out)."""
+    """Every question of copier.yml by name, in file order; settings and
+    computed values (``when: false``: never asked, never recorded) left out."""
     config = yaml.safe_load((ROOT / "copier.yml").read_text())
-    return {name: spec for name, spec in config.items() if not name.startswith("_")}
+    return {
+        name: spec
+        for name, spec in config.items()
+        if not name.startswith("_") and spec.get("when") is not False
+    }
 
 
 def default(name: str) -> Any:

@@ -10,6 +10,7 @@ import shutil
 import tomllib
 from pathlib import Path
 
+import jinja2
 import pytest
 import yaml
 
@@ -24,6 +25,12 @@ UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|%\}|(?<![$])\{#")
 def answers_of(service: Path) -> dict:
     """The answers a render recorded in its answers file."""
     return yaml.safe_load((service / ".copier-answers.yml").read_text())
+
+
+def asked_given(spec: dict, answers: dict) -> bool:
+    """Whether copier asks a question with ``spec`` given the other ``answers``."""
+    when = spec.get("when", True)
+    return when if isinstance(when, bool) else jinja2.Template(when).render(**answers) == "True"
 
 
 def files(service: Path) -> dict[str, bytes]:
@@ -65,7 +72,9 @@ def test_no_file_holds_unrendered_jinja(rendered):
 def test_answers_file_records_every_answer_and_replays(rendered, tmp_path):
     answers, service = rendered
     recorded = answers_of(service)
-    assert {name for name in questions()} <= set(recorded)
+    # Every question asked is recorded; one whose `when` is false is not asked.
+    asked = {name for name, spec in questions().items() if asked_given(spec, recorded)}
+    assert asked <= set(recorded)
     for name, value in answers.items():
         assert recorded[name] == value, name
     # Rendering again from nothing but the recorded answers gives the same tree.

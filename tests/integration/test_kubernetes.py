@@ -1,0 +1,157 @@
+"""The Kubernetes manifests against the image, without a cluster: the
+production image run under exactly the constraints the rendered Deployment
+and Job declare, every value read from the built YAML, so a manifest that
+drifts from the image fails here.
+
+What Docker stands in for: the pod's user and group, read-only root,
+dropped capabilities, no privilege escalation, each emptyDir as a tmpfs,
+the ConfigMap's settings and a Secret's keys as the environment, and each
+probe's path and port as a request to the container. What it cannot show:
+scheduling, the Ingress, NetworkPolicies, the HPA and PDB, and the preStop
+pause (a real cluster would)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.docker import docker, host_port, remove, start_backing_services, unique
+from harness.http import http_get, wait_until
+from harness.proc import run
+from harness.questions import integration_variants
+from harness.report import report
+
+NAMES = [name for name, answers in integration_variants().items() if answers.get("kubernetes")]
+
+
+def built(service: Path, overlay: str) -> dict[str, dict]:
+    """The objects of ``overlay``, by kind (one each, but NetworkPolicy)."""
+    out = run(["kubectl", "kustomize", str(service / "deploy" / "kubernetes" / overlay)]).stdout
+    return {doc["kind"]: doc for doc in yaml.safe_load_all(out) if doc}
+
+
+def docker_flags(
+    pod: dict, container: dict, settings: dict[str, str], secret: dict[str, str]
+) -> list[str]:
+    """``docker run`` flags for ``container`` of ``pod``, as the kubelet would run it."""
+    context = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
+    flags = ["--user", f"{context['runAsUser']}:{context['runAsGroup']}"]
+    if context.get("readOnlyRootFilesystem"):
+        flags.append("--read-only")
+    flags += [f"--cap-drop={cap}" for cap in context.get("capabilities", {}).get("drop", [])]
+    if context.get("allowPrivilegeEscalation") is False:
+        flags += ["--security-opt", "no-new-privileges"]
+    emptydirs = {v["name"]: v["emptyDir"] for v in pod.get("volumes", []) if "emptyDir" in v}
+    for mount in container.get("volumeMounts", []):
+        if mount["name"] in emptydirs:
+            size = emptydirs[mount["name"]].get("sizeLimit", "64Mi").replace("Mi", "m")
+            flags += ["--tmpfs", f"{mount['mountPath']}:size={size},mode=1777"]
+    for key, value in {**settings, **secret}.items():
+        flags += ["-e", f"{key}={value}"]
+    if command := container.get("command"):
+        flags += ["--entrypoint", command[0]]
+    return flags
+
+
+@pytest.fixture(scope="module")
+def cluster_less(variant, build_env):
+    """The variant's production image, its manifests, and Postgres and Redis."""
+    name, path = variant
+    tag, net, db, redis = (unique(f"k8s-{name}-{p}") for p in ("image", "net", "db", "redis"))
+    run(["make", "image", f"IMAGE={tag}"], cwd=path, env=build_env, timeout=1800)
+    docker("network", "create", net)
+    answers = yaml.safe_load((path / ".copier-answers.yml").read_text())
+    try:
+        database_url = start_backing_services(
+            net, db, redis, answers["postgres_version"], answers["redis_version"]
+        )
+        secret = {
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": f"redis://{redis}:6379/0",
+        }
+        yield {"path": path, "tag": tag, "net": net, "secret": secret}
+    finally:
+        remove(db, redis)
+        run(["docker", "network", "rm", net], check=False)
+        run(["docker", "image", "rm", tag], check=False)
+
+
+@pytest.mark.parametrize("variant", NAMES, indirect=True)
+def test_the_migration_job_runs_as_declared(cluster_less):
+    objects = built(cluster_less["path"], "overlays/production/migrate")
+    pod = objects["Job"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    settings = objects["ConfigMap"]["data"]
+    flags = docker_flags(pod, container, settings, cluster_less["secret"])
+    started = time.monotonic()
+    out = run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            cluster_less["net"],
+            *flags,
+            cluster_less["tag"],
+            *container["command"][1:],
+        ],
+        timeout=300,
+    )
+    report(f"kubernetes migration Job as declared: exit 0 in {time.monotonic() - started:.1f} s")
+    assert "Applying" in out.stdout or "No migrations to apply" in out.stdout
+
+
+@pytest.mark.parametrize("variant", NAMES, indirect=True)
+def test_the_web_pod_answers_its_probes_under_its_constraints(cluster_less):
+    objects = built(cluster_less["path"], "overlays/production")
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    settings = objects["ConfigMap"]["data"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    app = unique("k8s-web")
+    flags = docker_flags(pod, container, settings, cluster_less["secret"])
+    publish = [arg for port in ports.values() for arg in ("-p", f"127.0.0.1::{port}")]
+    docker(
+        "create",
+        "--name",
+        app,
+        "--network",
+        cluster_less["net"],
+        *publish,
+        *flags,
+        cluster_less["tag"],
+    )
+    docker("network", "connect", "bridge", app)
+    docker("start", app)
+    try:
+        started = time.monotonic()
+        for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
+            probe = container[kind]
+            get = probe["httpGet"]
+            port = get["port"] if isinstance(get["port"], int) else ports[get["port"]]
+            url = f"http://127.0.0.1:{host_port(app, port)}{get['path']}"
+            budget = probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3)
+            timeout = probe.get("timeoutSeconds", 1)
+            # Sent as the kubelet sends it: to the pod's address, no configured host.
+            wait_until(
+                lambda url=url, timeout=timeout: http_get(url, timeout=timeout)[0] == 200,
+                budget,
+                f"{kind} {url}",
+            )
+            if kind == "startupProbe":
+                report(
+                    f"kubernetes web pod as declared: startupProbe passed "
+                    f"{time.monotonic() - started:.1f} s after start"
+                )
+        # The metrics port the Service exposes serves Prometheus text.
+        metrics = f"http://127.0.0.1:{host_port(app, ports['metrics'])}/metrics"
+        assert "django_http" in http_get(metrics)[1]
+        user = docker("exec", app, "id", "-u").strip()
+        assert user == str(pod["securityContext"]["runAsUser"])
+    finally:
+        remove(app)
