@@ -13,12 +13,13 @@ import hashlib
 import shutil
 import tempfile
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
 import copier
 import plumbum
+import yaml
 
 from harness import ROOT
 from harness.proc import run
@@ -96,11 +97,27 @@ class Locks:
         self.folder = folder or Path(tempfile.mkdtemp(prefix="locks-"))
         self.made: dict[str, Path] = {}
 
+    def fill_all(self, services: list[Path], workers: int = 4) -> None:
+        """``fill`` every service, locking each distinct pyproject.toml once,
+        ``workers`` locks at a time (uv spends most of a lock waiting on the index)."""
+        by_key: dict[str, list[Path]] = {}
+        for service in services:
+            by_key.setdefault(self._key(service), []).append(service)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(lambda group: self.fill(group[0]), by_key.values()))
+        for group in by_key.values():
+            for service in group[1:]:
+                self.fill(service)
+
+    @staticmethod
+    def _key(service: Path) -> str:
+        return hashlib.sha256((service / "pyproject.toml").read_bytes()).hexdigest()[:16]
+
     def fill(self, service: Path) -> Path:
         """Give ``service`` its uv.lock, running ``uv lock`` only for a
         pyproject.toml not seen before; return the lock's path. Raises
         ``AssertionError`` with uv's output when locking fails."""
-        key = hashlib.sha256((service / "pyproject.toml").read_bytes()).hexdigest()[:16]
+        key = self._key(service)
         if key not in self.made:
             run(["uv", "lock", "--quiet"], cwd=service, timeout=600)
             kept = self.folder / f"{key}.lock"
@@ -109,3 +126,23 @@ class Locks:
         else:
             shutil.copy2(self.made[key], service / "uv.lock")
         return service / "uv.lock"
+
+
+def answers_of(service: Path) -> dict:
+    """The answers a render recorded in its answers file."""
+    return yaml.safe_load((service / ".copier-answers.yml").read_text())
+
+
+def distinct(renders: dict, name: str) -> dict[str, Path]:
+    """One copy of each distinct content of file ``name`` among the renders,
+    keyed by the label of the first render that has it."""
+    seen: dict[str, Path] = {}
+    found = {}
+    for key, (_, service) in renders.items():
+        path = service / name
+        if path.exists():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest not in seen:
+                seen[digest] = path
+                found[key] = path
+    return found

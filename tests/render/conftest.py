@@ -8,14 +8,17 @@ for an engine would fail, not quietly pass on a machine that has one.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from harness.proc import run
 from harness.questions import Answers, choices, label, matrix
-from harness.render import Locks, render_many, snapshot
+from harness.render import Locks, answers_of, distinct, render_many, snapshot
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -62,8 +65,7 @@ def renders(tmp_path_factory, source: Path, locks: Locks) -> dict[str, tuple[Ans
     base = tmp_path_factory.mktemp("matrix")
     jobs = [(base / f"r{index:03}" / "service", answers) for index, answers in enumerate(MATRIX)]
     render_many(source, jobs, workers=os.cpu_count() or 2)
-    for dst, _ in jobs:
-        locks.fill(dst)
+    locks.fill_all([dst for dst, _ in jobs])
     return {label(answers): (answers, dst) for dst, answers in jobs}
 
 
@@ -77,3 +79,68 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def rendered(request, renders) -> tuple[Answers, Path]:
     """``(answers given, path)`` of one render of the matrix."""
     return renders[request.param]
+
+
+# Every overlay of the manifests, as kubectl kustomize builds it.
+OVERLAYS = ("overlays/staging", "overlays/staging/migrate", "overlays/production",
+            "overlays/production/migrate")  # fmt: skip
+
+
+@pytest.fixture(scope="package")
+def trees(renders, tmp_path_factory) -> dict[str, dict[str, Path]]:
+    """Each distinct tree of manifests: every overlay built to a file, by label."""
+    built, seen = {}, set()
+    for key, (_, service) in renders.items():
+        if not answers_of(service)["kubernetes"]:
+            continue
+        tree = service / "deploy"
+        digest = hashlib.sha256(
+            b"".join(p.read_bytes() for p in sorted(tree.rglob("*")) if p.is_file())
+        )
+        if digest.hexdigest() in seen:
+            continue
+        seen.add(digest.hexdigest())
+        folder = tmp_path_factory.mktemp("kustomized")
+        built[key] = {}
+        for overlay in OVERLAYS:
+            out = run(["kubectl", "kustomize", str(service / "deploy" / "kubernetes" / overlay)])
+            path = folder / (overlay.replace("/", "-") + ".yaml")
+            path.write_text(out.stdout)
+            built[key][overlay] = path
+    assert built, "no render of the matrix asks for Kubernetes manifests"
+    return built
+
+
+@pytest.fixture(scope="package")
+def checkov(renders, trees, tmp_path_factory) -> dict[str, list]:
+    """checkov run once over every distinct Dockerfile and every built
+    overlay; the failed checks by framework (empty lists when all pass)."""
+    folder = tmp_path_factory.mktemp("checkov")
+    for index, dockerfile in enumerate(distinct(renders, "Dockerfile").values()):
+        (folder / f"d{index}").mkdir()
+        shutil.copy(dockerfile, folder / f"d{index}" / "Dockerfile")
+    for index, built in enumerate(trees.values()):
+        for overlay, path in built.items():
+            shutil.copy(path, folder / f"k{index}-{overlay.replace('/', '-')}.yaml")
+    proc = run(
+        [
+            "checkov",
+            "--directory",
+            str(folder),
+            "--framework",
+            "dockerfile",
+            "kubernetes",
+            "--skip-download",
+            "--quiet",
+            "--compact",
+            "--output",
+            "json",
+        ],
+        check=False,
+    )
+    reports = json.loads(proc.stdout)
+    failed: dict[str, list] = {"dockerfile": [], "kubernetes": []}
+    for report in reports if isinstance(reports, list) else [reports]:
+        for check in report.get("results", {}).get("failed_checks", []):
+            failed[report["check_type"]].append((check["check_id"], check["file_path"]))
+    return failed

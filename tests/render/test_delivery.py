@@ -12,9 +12,8 @@ import pytest
 import yaml
 
 from harness.proc import init_repo, run
+from harness.render import distinct
 from harness.workflows import problems
-
-from .test_matrix import distinct
 
 WORKFLOWS = (".github/workflows/ci.yml", ".github/workflows/template-update.yml")
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.proc import run
-
-from .test_matrix import distinct
+from harness.render import distinct
 
 SECRETS = "DOMAIN=api.example.com\nDJANGO_SECRET_KEY=s3cret-canary\nPOSTGRES_PASSWORD=pw-canary\n"
 
@@ -94,35 +93,9 @@ def test_gunicorn_trusts_forwarded_headers_from_no_one_by_default(rendered, monk
     assert settings["worker_class"] == "gthread" and settings["threads"] > 1
 
 
-def test_dockerfiles_pass_checkov(renders, tmp_path):
-    dockerfiles = distinct(renders, "Dockerfile")
-    for index, dockerfile in enumerate(dockerfiles.values()):
-        folder = tmp_path / f"d{index}"
-        folder.mkdir()
-        shutil.copy(dockerfile, folder / "Dockerfile")
-    proc = run(
-        [
-            "checkov",
-            "--directory",
-            str(tmp_path),
-            "--framework",
-            "dockerfile",
-            "--skip-download",
-            "--quiet",
-            "--compact",
-            "--output",
-            "json",
-        ],
-        check=False,
-    )
-    reports = json.loads(proc.stdout)
-    reports = reports if isinstance(reports, list) else [reports]
-    failed = [
-        (check["check_id"], check["file_path"])
-        for report in reports
-        for check in report.get("results", {}).get("failed_checks", [])
-    ]
-    assert failed == [] and proc.returncode == 0, proc.stdout[-3000:]
+def test_dockerfiles_pass_checkov(checkov):
+    # Its one skip, in the Dockerfile itself, says why.
+    assert checkov["dockerfile"] == []
 
 
 @pytest.mark.parametrize("name", ["Caddyfile", ".env.production.example"])
