@@ -41,6 +41,10 @@ def production(variant, build_env):
         "SENTRY_DSN": "http://public@fake-sentry:9000/1",
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://fake-otlp:4318",
         "SERVICE_VERSION": f"test-{name}",
+        # Background work, where answered: a killed worker's task comes back
+        # in 20 s, and beat runs the example periodic task every 5 s.
+        "CELERY_VISIBILITY_TIMEOUT": "20",
+        "NOTES_SUMMARY_INTERVAL": "5",
     })  # fmt: skip
     try:
         yield stack

@@ -4,7 +4,6 @@ file. Lint runs once per distinct file: renders share most of theirs."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import tomllib
@@ -16,15 +15,10 @@ import yaml
 
 from harness.proc import run
 from harness.questions import questions
-from harness.render import render
+from harness.render import answers_of, distinct, render
 
 # Jinja left in a rendered file; GitHub's ${{ }} expressions are not Jinja.
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|%\}|(?<![$])\{#")
-
-
-def answers_of(service: Path) -> dict:
-    """The answers a render recorded in its answers file."""
-    return yaml.safe_load((service / ".copier-answers.yml").read_text())
 
 
 def asked_given(spec: dict, answers: dict) -> bool:
@@ -40,21 +34,6 @@ def files(service: Path) -> dict[str, bytes]:
         for path in sorted(service.rglob("*"))
         if path.is_file() and path.name != "uv.lock"
     }
-
-
-def distinct(renders: dict, name: str) -> dict[str, Path]:
-    """One copy of each distinct content of file ``name`` among the renders,
-    keyed by the label of the first render that has it."""
-    seen: dict[str, Path] = {}
-    found = {}
-    for key, (_, service) in renders.items():
-        path = service / name
-        if path.exists():
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if digest not in seen:
-                seen[digest] = path
-                found[key] = path
-    return found
 
 
 def test_no_file_holds_unrendered_jinja(rendered):
@@ -224,3 +203,34 @@ def test_observability_follows_the_answers(rendered):
     assert (service / "config" / "tracing.py").exists() is answers["opentelemetry"]
     wsgi = (service / "config" / "wsgi.py").read_text()
     assert ("configure_tracing()" in wsgi) is answers["opentelemetry"]
+
+
+def test_background_work_follows_the_answer(rendered, tmp_path):
+    _, service = rendered
+    answers = answers_of(service)
+    celery = answers["celery"]
+    assert (service / "config" / "celery.py").exists() is celery
+    assert (service / "notes" / "tasks.py").exists() is celery
+    development = yaml.safe_load((service / "compose.yaml").read_text())["services"]
+    assert ({"worker", "beat"} <= set(development)) is celery
+    production = yaml.safe_load((service / "compose.production.yaml").read_text())["services"]
+    assert ({"worker", "beat"} <= set(production)) is celery
+    if not celery:
+        return
+    settings = (service / "config" / "settings.py").read_text()
+    assert "CELERY_TASK_ACKS_LATE = True" in settings
+    assert "CELERY_WORKER_PREFETCH_MULTIPLIER = 1" in settings
+    # The worker asks the worker itself; its grace period outlasts a task's soft limit (60 s).
+    worker = production["worker"]
+    assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
+    assert int(worker["stop_grace_period"].rstrip("s")) > 60
+    assert worker["read_only"] is True and worker["cap_drop"] == ["ALL"]
+    if answers["kubernetes"]:
+        docs = yaml.safe_load_all((service / "deploy/kubernetes/base/worker.yaml").read_text())
+        deployments = {
+            d["metadata"]["name"].rsplit("-", 1)[1]: d for d in docs if d["kind"] == "Deployment"
+        }
+        beat = deployments["beat"]["spec"]
+        assert (beat["replicas"], beat["strategy"]["type"]) == (1, "Recreate")
+        grace = deployments["worker"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert grace > 60

@@ -1,0 +1,178 @@
+"""Background work in the production stack, on the integration variants that
+answer celery: tasks queued through the example view run in the worker
+against the real Redis and Postgres; beat sends the periodic task; a worker
+stopped or killed mid-task loses no task and completes none twice; a Redis
+restart under a stream of tasks loses none queued after it is back.
+
+The stack runs with a 20 s visibility timeout and a 5 s beat interval
+(tests/integration/conftest.py). Tasks are followed by their IDs in the
+worker's JSON log lines; the example task logs "summarised note N" once per
+note it summarises (a second delivery logs "already summarised")."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+
+import pytest
+
+from harness.docker import docker
+from harness.http import wait_until
+from harness.questions import integration_variants
+from harness.report import report
+from harness.stack import Stack, wait_healthy
+
+NAMES = [name for name, answers in integration_variants().items() if answers.get("celery")]
+pytestmark = pytest.mark.parametrize("variant", NAMES, indirect=True)
+
+
+def new_note(stack: Stack, words: int = 3) -> int:
+    """A note made through the ORM in a throwaway web container; its ID."""
+    body = " ".join(["word"] * words)
+    code = f"from notes.models import Note; print(Note.objects.create(title='t', body='{body}').pk)"
+    out = stack.compose(
+        "run", "--rm", "--no-deps", "web", "python", "manage.py", "shell", "-c", code
+    )
+    return int(out.strip().splitlines()[-1])
+
+
+def queue(stack: Stack, note: int, work_seconds: float = 0) -> str:
+    """POST the note's summary through the proxy; the queued task's ID."""
+    response = post(stack, f"/notes/{note}/summary/?work_seconds={work_seconds}")
+    assert response.status == 202, response.body
+    return json.loads(response.body)["task"]
+
+
+def post(stack: Stack, path: str) -> http.client.HTTPResponse:
+    """POST ``path`` through the proxy; the response, its body read."""
+    conn = http.client.HTTPSConnection(
+        "localhost", stack.port("proxy", 443), context=stack.proxy_trust(), timeout=10
+    )
+    conn.request("POST", path)
+    response = conn.getresponse()
+    response.body = response.read()
+    conn.close()
+    return response
+
+
+def worker_lines(stack: Stack) -> list[dict]:
+    return [json.loads(line) for line in stack.logs("worker").splitlines() if line.startswith("{")]
+
+
+def succeeded(stack: Stack, task: str) -> bool:
+    return any(task in r["message"] and "succeeded" in r["message"] for r in worker_lines(stack))
+
+
+def completions(stack: Stack, note: int) -> int:
+    return sum(r["message"] == f"summarised note {note}" for r in worker_lines(stack))
+
+
+def summary(stack: Stack, note: int) -> dict | None:
+    response = stack.through_proxy(f"/notes/{note}/summary/")
+    return json.loads(response.body) if response.status == 200 else None
+
+
+def test_a_task_queued_by_the_view_runs_and_its_effect_shows(production):
+    note = new_note(production, words=4)
+    task = queue(production, note)
+    assert wait_until(lambda: summary(production, note), 30, "the summary") == {"words": 4}
+    assert wait_until(lambda: succeeded(production, task), 10, f"task {task} in the log")
+
+
+def test_beat_sends_the_periodic_task_within_its_interval(production):
+    note = new_note(production, words=2)  # never queued by hand
+    started = time.monotonic()
+    assert wait_until(lambda: summary(production, note), 15, "beat's summary") == {"words": 2}
+    report(
+        f"celery beat: a pending note summarised {time.monotonic() - started:.1f} s after it "
+        "was made (interval 5 s)"
+    )
+
+
+def test_docker_stop_lets_the_running_task_finish(production):
+    note = new_note(production)
+    task = queue(production, note, work_seconds=6)
+    wait_until(
+        lambda: any(r["message"] == f"summarising note {note}" for r in worker_lines(production)),
+        20,
+        "the task started",
+    )
+    worker = production.container("worker")
+    started = time.monotonic()
+    docker("stop", worker)
+    stopped = time.monotonic() - started
+    exit_code = int(docker("inspect", "-f", "{{.State.ExitCode}}", worker))
+    finished = succeeded(production, task)
+    production.compose("up", "--detach", "--wait", "worker")
+    report(
+        f"celery worker docker stop mid-task: stopped in {stopped:.1f} s (task had ~6 s left), "
+        f"exit {exit_code}, task finished before exit: {finished}"
+    )
+    assert exit_code == 0 and finished
+    assert summary(production, note) == {"words": 3}
+    assert completions(production, note) == 1
+
+
+def test_a_killed_workers_task_is_delivered_again_and_completes_once(production):
+    note = new_note(production)
+    task = queue(production, note, work_seconds=6)
+    wait_until(
+        lambda: any(r["message"] == f"summarising note {note}" for r in worker_lines(production)),
+        20,
+        "the task started",
+    )
+    worker = production.container("worker")
+    docker("kill", worker)  # SIGKILL: no chance to finish or hand the task back
+    killed = time.monotonic()
+    production.compose("up", "--detach", "--wait", "worker")
+    wait_until(lambda: succeeded(production, task), 60, f"task {task} delivered again")
+    report(
+        f"celery worker killed mid-task: the task ran again and succeeded "
+        f"{time.monotonic() - killed:.1f} s later (visibility timeout 20 s)"
+    )
+    assert summary(production, note) == {"words": 3}
+    assert completions(production, note) == 1
+
+
+def test_redis_restarted_under_a_stream_of_tasks_loses_none_queued_after(production):
+    notes = [new_note(production) for _ in range(20)]
+    worker = production.container("worker")
+    worker_started = docker("inspect", "-f", "{{.State.StartedAt}}", worker).strip()
+    redis = production.container("redis")
+    accepted: list[tuple[float, str]] = []
+    refused: list[float] = []
+
+    def stream() -> None:
+        for note in notes:  # about three tasks a second, bounded by the notes
+            response = post(production, f"/notes/{note}/summary/")
+            if response.status == 202:
+                accepted.append((time.monotonic(), json.loads(response.body)["task"]))
+            else:
+                refused.append(time.monotonic())
+            time.sleep(0.3)
+
+    sender = threading.Thread(target=stream)
+    sender.start()
+    time.sleep(1.5)
+    restart_at = time.monotonic()
+    docker("restart", redis)
+    wait_healthy(production, "redis")
+    back_at = time.monotonic()
+    sender.join(60)
+    after = [task for at, task in accepted if at > back_at]
+    wait_until(
+        lambda: all(succeeded(production, task) for task in after),
+        60,
+        "every task queued after the restart",
+    )
+    before = [task for at, task in accepted if at < restart_at]
+    report(
+        f"celery with Redis restarted under a task stream: {len(before)} queued before, "
+        f"{len(accepted) - len(before) - len(after)} during, {len(refused)} refused during the "
+        f"{back_at - restart_at:.1f} s restart, {len(after)} after, all of which ran; "
+        "worker not restarted"
+    )
+    assert len(after) >= 5
+    assert docker("inspect", "-f", "{{.State.StartedAt}}", worker).strip() == worker_started
