@@ -4,7 +4,7 @@ ProbeMiddleware answers both before any other middleware, so a probe that
 arrives with the pod's IP or ``localhost`` as its Host header, or over plain
 HTTP, is answered rather than refused by ALLOWED_HOSTS or redirected.
 
-Readiness checks run on one thread per dependency, each waited for at most
+Readiness checks run on their own threads, each waited for at most
 READINESS_TIMEOUT seconds: a frozen database costs a probe that long, and
 never more than one stuck thread, however many probes arrive meanwhile.
 """
@@ -13,7 +13,7 @@ import contextvars
 import logging
 import threading
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 
 from django.conf import settings
 from django.core.cache import cache
@@ -67,21 +67,39 @@ def check_cache() -> None:
 
 
 CHECKS = {"database": check_database, "cache": check_cache}
-# One thread per check, so a stuck check holds its own thread and no other.
-_runners = {name: ThreadPoolExecutor(1, thread_name_prefix=f"readyz-{name}") for name in CHECKS}
+# The run of each check in progress: a probe that arrives while one is stuck
+# waits on that run instead of starting another.
 _running: dict[str, Future] = {}
 _lock = threading.Lock()
 
 
 def _start(name: str) -> Future:
-    """The check ``name`` in progress, or a new run of it when none is."""
+    """The check ``name`` in progress, or a new run of it when none is.
+
+    Each run gets its own daemon thread, in the probe's context (its request
+    ID and trace reach the check): a check stuck on a frozen dependency holds
+    that thread alone, and never keeps a stopping worker from exiting.
+    """
     with _lock:
         future = _running.get(name)
         if future is None or future.done():
-            # In the probe's context: its request ID and trace reach the check.
+            future = _running[name] = Future()
             context = contextvars.copy_context()
-            future = _running[name] = _runners[name].submit(context.run, CHECKS[name])
+            thread = threading.Thread(
+                target=_run,
+                args=(future, context, CHECKS[name]),
+                name=f"readyz-{name}",
+                daemon=True,
+            )
+            thread.start()
         return future
+
+
+def _run(future: Future, context: contextvars.Context, check) -> None:
+    try:
+        future.set_result(context.run(check))
+    except Exception as error:  # reported by readyz, whatever its class
+        future.set_exception(error)
 
 
 @csrf_exempt
