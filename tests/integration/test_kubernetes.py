@@ -29,9 +29,15 @@ NAMES = [name for name, answers in integration_variants().items() if answers.get
 
 
 def built(service: Path, overlay: str) -> dict[str, dict]:
-    """The objects of ``overlay``, by kind (one each, but NetworkPolicy)."""
+    """The objects of ``overlay`` by kind, and Deployments by ``Deployment/<component>``."""
     out = run(["kubectl", "kustomize", str(service / "deploy" / "kubernetes" / overlay)]).stdout
-    return {doc["kind"]: doc for doc in yaml.safe_load_all(out) if doc}
+    found = {}
+    for doc in yaml.safe_load_all(out):
+        if doc:
+            found[doc["kind"]] = doc
+            component = doc["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+            found[f"{doc['kind']}/{component}"] = doc
+    return found
 
 
 def docker_flags(
@@ -109,7 +115,7 @@ def test_the_migration_job_runs_as_declared(cluster_less):
 @pytest.mark.parametrize("variant", NAMES, indirect=True)
 def test_the_web_pod_answers_its_probes_under_its_constraints(cluster_less):
     objects = built(cluster_less["path"], "overlays/production")
-    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    pod = objects["Deployment/web"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     settings = objects["ConfigMap"]["data"]
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 
-from harness.docker import docker
+from harness.docker import docker, unread_bytes
 from harness.http import http_get, wait_until
 from harness.load import Load, failures
 from harness.proc import run
@@ -209,8 +209,8 @@ def test_postgres_restarted_under_load(production):
 
 def test_docker_stop_under_load_lets_in_flight_requests_finish(production):
     web = production.container("web")
-    redis = production.container("redis")
-    # A paused Redis holds /readyz on its check for a known time: requests
+    db = production.container("db")
+    # A frozen Postgres holds /readyz for its whole bound (2 s): requests
     # certainly in flight when the stop comes, beside the steady load.
     slow: list = []
 
@@ -223,18 +223,25 @@ def test_docker_stop_under_load_lets_in_flight_requests_finish(production):
     # Straight to gunicorn: its own graceful stop is what is measured.
     with Load(production.web + "/healthz", rate=40, max_seconds=20, max_requests=800) as load:
         time.sleep(2)
-        docker("pause", redis)
+        docker("pause", db)
         try:
             probes = [threading.Thread(target=slow_probe) for _ in range(3)]
             for probe in probes:
                 probe.start()
-            time.sleep(0.5)  # the probes are on the wire; the steady load keeps going
+            # In flight means read by gunicorn: three connections whose request
+            # it has taken in (the steady load's come and go in milliseconds).
+            wait_until(
+                lambda: sum(n == 0 for n in unread_bytes(web, 8000)) >= 3,
+                5,
+                "the slow requests read by gunicorn",
+                every=0.05,
+            )
             stopped_at = time.monotonic()
             run(["docker", "stop", web])
             for probe in probes:
                 probe.join(20)
         finally:
-            docker("unpause", redis)
+            docker("unpause", db)
     exit_code = int(docker("inspect", "-f", "{{.State.ExitCode}}", web))
     before = load.between(0, stopped_at)
     after = load.between(stopped_at, float("inf"))
@@ -246,10 +253,11 @@ def test_docker_stop_under_load_lets_in_flight_requests_finish(production):
         f"stop answered {slow}; after it, {len(after)} new connections, "
         f"{len(failures(after))} not accepted ({refused}); exit code {exit_code}"
     )
-    # The stack serves the next tests again, once Redis's healthcheck has
-    # seen it back.
-    wait_healthy(production, "redis")
-    production.compose("up", "--detach", "--wait", "web")
+    # The stack serves the next tests again, once Postgres's healthcheck has
+    # seen it back: the same web container, started again.
+    wait_healthy(production, "db")
+    docker("start", web)
+    wait_healthy(production, "web")
     # gunicorn finished what it had taken on and exited before Docker's SIGKILL...
     assert exit_code == 0
     assert slow == [503, 503, 503]
