@@ -1,21 +1,30 @@
-"""Benchmarks that print numbers; nothing here passes or fails on speed.
+"""Benchmarks that print and keep numbers; nothing here passes or fails on speed.
 
-Usage: ``uv run python -m benchmarks.bench [--no-cold] [--seconds N]``
+Usage::
 
-Takes a default render of the template and measures, on this machine and in
-one run, for our production image and for the same service packaged in
-cookiecutter-django's layout (``cookiecutter-layout.Dockerfile``):
-build time cold (``--no-cache``; the download caches of cache mounts stay
-warm for both) and warm (nothing changed), rebuild
-time and bytes of new layers after a one-line code change, image size,
-time from ``docker run`` to ``/readyz`` answering 200, and requests per
-second on ``/healthz`` (wrk, 2 threads, 16 connections). Then, for the
-development stack: time from saving a view to the dev server serving it,
-and from ``uv add`` to the package importable in ``web`` after ``up``.
+    uv run python -m benchmarks.bench [--runs 3] [--seconds 10] [--out benchmarks/results]
+    uv run python -m benchmarks.bench --smoke --out /tmp/bench   # one quick pass: does it work?
 
-Needs: a Docker engine and the environment machine/prepare prints, exported
-before the process starts, and ``wrk`` (installed with apt-get when missing). Leaves the machine's
-build cache alone. Exits non-zero (an ``AssertionError`` naming the command) when a step fails.
+Needs a Docker engine and the environment machine/prepare prints, exported
+before the process starts, and wrk (installed with apt-get when missing).
+
+Takes a default render of the template and packages the same service four
+ways, on the same base image and the same uv-managed CPython, so that only
+the packaging differs: ours; ours answering runtime_uv=no; cookiecutter-
+django's production layout (cookiecutter-layout.Dockerfile); the naive
+single stage many teams start from (naive.Dockerfile). For each, ``--runs``
+times, it measures build times (cold with ``--no-cache``, no-op, after a
+one-line code change, after adding one small dependency, with the bytes
+the host received meanwhile), image size by layer, time from ``docker run``
+to ``/readyz`` 200, requests per second with p50/p99 latency on ``/healthz``
+and on ``/notes/`` (one database read), with wrk on loopback, bounded in
+time, and the container's memory idle and under that load. Ours is also
+measured through the production stack's proxy (Caddy, HTTPS). Then the
+time of ``copier copy`` and of the render tier.
+
+Writes ``results.json``, PNG charts and ``README.md`` (the results page,
+with the goals and whether each was met) to ``--out``. Exits non-zero only
+when a step fails (an ``AssertionError`` naming the command).
 """
 
 from __future__ import annotations
@@ -23,55 +32,74 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import re
 import shutil
+import statistics
+import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import copier
-
+from benchmarks.page import write_page
 from harness import ROOT
-from harness.docker import compose_port, host_port, start_backing_services
+from harness.docker import host_port, remove, start_backing_services
 from harness.http import wait_for_status
 from harness.proc import run
 from harness.questions import default
+from harness.render import render
+from harness.stack import start, stop
 
 HERE = Path(__file__).resolve().parent
 CODE_FILE = "notes/views.py"
+PACKAGINGS = {
+    # label: (Dockerfile, or None for the render's own; which render)
+    "ours": (None, "uv"),
+    "ours, no uv in image": (None, "no-uv"),
+    "cookiecutter-django layout": (HERE / "cookiecutter-layout.Dockerfile", "uv"),
+    "naive single stage": (HERE / "naive.Dockerfile", "uv"),
+}
+BASELINES = ("cookiecutter-django layout", "naive single stage")
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, min and max of ``values``."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def timed(cmd: list[str], **kwargs) -> float:
-    """Run ``cmd`` (as ``run`` does); return how long it took, in seconds."""
+    """Run ``cmd`` (as harness.proc.run does); return its wall time in seconds."""
     started = time.monotonic()
     run(cmd, **kwargs)
     return time.monotonic() - started
 
 
-def layer_sizes(image: str) -> dict[str, int]:
-    """Map each layer's diffID to its uncompressed size, from ``docker save``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = Path(tmp) / "image.tar"
-        run(["docker", "save", "--output", str(archive), image])
-        with tarfile.open(archive) as tar:
-            manifest = json.load(tar.extractfile("manifest.json"))[0]
-            return {
-                "sha256:" + Path(layer).name: tar.getmember(layer).size
-                for layer in manifest["Layers"]
-            }
+def received_bytes() -> int:
+    """Bytes the host has received on its non-loopback, non-Docker interfaces."""
+    total = 0
+    for line in Path("/proc/net/dev").read_text().splitlines()[2:]:
+        name, data = line.split(":", 1)
+        name = name.strip()
+        if name == "lo" or name.startswith(("docker", "br-", "veth")):
+            continue
+        total += int(data.split()[0])
+    return total
 
 
-def build(name: str, dockerfile: str | None, context: Path, env: dict) -> list[str]:
-    """The ``docker build`` command for image ``name``: the same build arguments
-    and secret ``make image`` passes, and ``dockerfile`` when not the render's own."""
+def build_cmd(
+    tag: str, dockerfile: Path | None, context: Path, env: dict, *extra: str
+) -> list[str]:
+    """The `docker build` that `make image` runs (same arguments and secret),
+    with another Dockerfile when ``dockerfile`` is given."""
     cmd = [
         "docker",
         "build",
         "--quiet",
         "--tag",
-        name,
+        tag,
+        *extra,
         "--build-arg",
         "UV_PYTHON_DOWNLOADS_JSON_URL",
         "--build-arg",
@@ -80,211 +108,366 @@ def build(name: str, dockerfile: str | None, context: Path, env: dict) -> list[s
         f"id=ca-bundle,src={env.get('CA_BUNDLE') or '/dev/null'}",
     ]
     if dockerfile:
-        cmd += ["--file", dockerfile]
+        cmd += ["--file", str(dockerfile)]
     return [*cmd, str(context)]
 
 
-def measure_image(
-    name: str, dockerfile: str | None, render: Path, env: dict, cold: bool
-) -> dict[str, object]:
-    """Build image ``name`` from ``render`` cold, warm and after a code change.
+def layers(tag: str) -> list[dict]:
+    """The image's layers, oldest first: size in bytes and the instruction."""
+    out = run(
+        [
+            "docker",
+            "history",
+            "--no-trunc",
+            "--human=false",
+            "--format",
+            "{{.Size}}\t{{.CreatedBy}}",
+            tag,
+        ]
+    ).stdout
+    rows = []
+    for line in reversed(out.splitlines()):
+        size, _, created_by = line.partition("\t")
+        if int(size) > 0:
+            rows.append({"bytes": int(size), "instruction": re.sub(r"\s+", " ", created_by)[:140]})
+    return rows
 
-    Returns: the build measures, keyed by the row names the table prints.
-    """
-    tag = f"{name}:latest"
-    cmd = build(tag, dockerfile, render, env)
-    result: dict[str, object] = {}
-    if cold:
-        # No layer cache; BuildKit's cache mounts (uv's downloads) stay, for both.
-        result["cold build, --no-cache (s)"] = timed([*cmd[:2], "--no-cache", *cmd[2:]], env=env)
-    else:
+
+def measure_builds(label: str, context: Path, env: dict, runs: int, cold: bool = True) -> dict:
+    """Cold, no-op, code-change and added-dependency builds of one packaging
+    (``cold=False``: the first build may use the layer cache, for a smoke run)."""
+    dockerfile, _ = PACKAGINGS[label]
+    tag = f"bench-{re.sub(r'[^a-z0-9]+', '-', label)}:latest"
+    cmd = build_cmd(tag, dockerfile, context, env)
+    results: dict[str, list[float]] = {
+        "cold build (s)": [],
+        "no-op rebuild (s)": [],
+        "rebuild after a one-line code change (s)": [],
+        "rebuild after adding a dependency (s)": [],
+        "bytes received while adding it (MB)": [],
+    }
+    code = context / CODE_FILE
+    original_code = code.read_text()
+    pyproject, lock = context / "pyproject.toml", context / "uv.lock"
+    original = (pyproject.read_text(), lock.read_text())
+    for _ in range(runs):
+        # No layer cache; BuildKit's cache mounts (uv's downloads) stay, for all.
+        no_cache = ["--no-cache"] if cold else []
+        results["cold build (s)"].append(
+            timed(build_cmd(tag, dockerfile, context, env, *no_cache), env=env, timeout=3600)
+        )
+        results["no-op rebuild (s)"].append(timed(cmd, env=env))
+        code.write_text(original_code + f"\n# bench {uuid.uuid4().hex}\n")
+        results["rebuild after a one-line code change (s)"].append(timed(cmd, env=env))
+        code.write_text(original_code)
+        run(["uv", "add", "--quiet", "humanize"], cwd=context, env=env)
+        before = received_bytes()
+        results["rebuild after adding a dependency (s)"].append(timed(cmd, env=env, timeout=1800))
+        results["bytes received while adding it (MB)"].append((received_bytes() - before) / 1e6)
+        pyproject.write_text(original[0])
+        lock.write_text(original[1])
         run(cmd, env=env)
-    result["warm build, no change (s)"] = timed(cmd, env=env)
-    before = layer_sizes(tag)
-    code = render / CODE_FILE
-    original = code.read_text()
-    code.write_text(original + f"\n# bench {uuid.uuid4().hex}\n")
-    try:
-        result["rebuild after code change (s)"] = timed(cmd, env=env)
-    finally:
-        code.write_text(original)
-    after = layer_sizes(tag)
-    new = sum(size for digest, size in after.items() if digest not in before)
-    result["new layer bytes after code change (MB)"] = new / 1e6
     size = int(run(["docker", "image", "inspect", "-f", "{{.Size}}", tag]).stdout)
-    result["image size (MB)"] = size / 1e6
-    return result
+    measured = {key: spread(values) for key, values in results.items()}
+    measured["image size (MB)"] = spread([size / 1e6])
+    return {"tag": tag, "measures": measured, "layers": layers(tag)}
 
 
-def drain_time_wait(limit: int = 1000, within: float = 120) -> None:
-    """Wait until few TCP sockets sit in TIME_WAIT.
+def wrk(url: str, seconds: int, host: str = "localhost") -> dict[str, float]:
+    """wrk on ``url`` (loopback only): requests/s, p50 and p99 latency (ms)."""
+    assert re.match(r"https?://(127\.0\.0\.1|localhost)[:/]", url), url
+    out = run(
+        ["wrk", "--latency", "-t2", "-c16", f"-d{seconds}s", "-H", f"Host: {host}", url],
+        timeout=seconds + 60,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    latency = {p: _ms(re.search(rf"\s{p}%\s+([\d.]+\w+)", out).group(1)) for p in ("50", "99")}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    assert not errors, f"{url}: {errors.group(0)}"
+    return {"requests/s": rate, "p50 (ms)": latency["50"], "p99 (ms)": latency["99"]}
 
-    gunicorn's sync workers close every connection, so a wrk run leaves tens
-    of thousands of sockets in TIME_WAIT for 60 s, and the next run, hunting
-    for free ephemeral ports, measured here at a third of its real rate.
-    """
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit]
+
+
+def memory_mb(container: str) -> float:
+    """The container's memory use (its cgroup's), in MB."""
+    return _mb(
+        run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", container]).stdout
+    )
+
+
+def drain_time_wait(limit: int = 2000, within: float = 120) -> None:
+    """Wait until few sockets sit in TIME_WAIT: a previous run's would slow the next."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        count = len(run(["ss", "-Htan", "state", "time-wait"]).stdout.splitlines())
-        if count < limit:
+        if len(run(["ss", "-Htan", "state", "time-wait"]).stdout.splitlines()) < limit:
             return
         time.sleep(2)
 
 
-def serve(tag: str, net: str, db: str, redis: str, seconds: int) -> dict[str, object]:
-    """Run image ``tag`` against ``db`` and ``redis`` on ``net`` and measure it.
-
-    Returns: seconds from ``docker run`` to ``/readyz`` 200, the best of two
-    wrk runs' requests/s on ``/healthz`` (``seconds`` each), and ``docker stop``
-    seconds. Raises: ``CalledProcessError`` or ``AssertionError`` when a step fails.
-    """
-    app = f"bench-{uuid.uuid4().hex[:8]}"
-    started = time.monotonic()
-    run(
-        [
-            "docker",
-            "run",
-            "-d",
-            "--name",
-            app,
-            "--network",
-            net,
-            "-p",
-            "127.0.0.1::8000",
-            "-e",
-            "DJANGO_SECRET_KEY=" + uuid.uuid4().hex * 2,
-            "-e",
-            f"DATABASE_URL=postgres://svc:pw@{db}:5432/svc",
-            "-e",
-            f"REDIS_URL=redis://{redis}:6379/0",
-            tag,
-        ]
-    )
-    try:
-        port = host_port(app, 8000)
-        wait_for_status(f"http://127.0.0.1:{port}/readyz", within=60)
-        result: dict[str, object] = {"docker run to /readyz 200 (s)": time.monotonic() - started}
-        if shutil.which("wrk"):
-            runs = []
-            for _ in range(2):  # the better of two: one core is also driving wrk
-                drain_time_wait()
-                url = f"http://127.0.0.1:{port}/healthz"
-                out = run(["wrk", "-t2", "-c16", f"-d{seconds}s", url]).stdout
-                runs += [
-                    float(line.split()[1])
-                    for line in out.splitlines()
-                    if line.startswith("Requests/sec:")
-                ]
-            result["requests/s on /healthz"] = max(runs)
-        time.sleep(2)  # let the access log drain, so stop measures shutdown alone
-        stop_started = time.monotonic()
-        run(["docker", "stop", app])
-        result["docker stop (s)"] = time.monotonic() - stop_started
-        return result
-    finally:
-        run(["docker", "rm", "-f", app], check=False)
-
-
-def dev_loop(render: Path, env: dict) -> dict[str, object]:
-    """Bring the dev stack of ``render`` up with ``make up`` and time the loop.
-
-    Returns: seconds for a warm ``make up``, from saving a view to the dev
-    server serving it, and from ``uv add`` to the package importable in web.
-    """
-    env = dict(env, COMPOSE_PROJECT_NAME="bench-dev", WEB_PORT="0")
-    result: dict[str, object] = {}
-    try:
-        result["make up, warm (s)"] = timed(["make", "up"], cwd=render, env=env)
-        url = f"http://127.0.0.1:{compose_port(render, env, 'web', 8000)}"
-        view = render / "config" / "health.py"
-        original = view.read_text()
-        time.sleep(2)  # the dev server's reloader takes its baseline on its first tick
+def measure_serving(tag: str, net: str, db: str, redis: str, runs: int, seconds: int) -> dict:
+    """Start ``tag`` against ``db`` and ``redis``; readyz time, load, memory."""
+    results: dict[str, list[float]] = {}
+    env = [
+        "-e",
+        "DJANGO_SECRET_KEY=" + uuid.uuid4().hex * 2,
+        "-e",
+        f"DATABASE_URL=postgres://svc:pw@{db}:5432/svc",
+        "-e",
+        f"REDIS_URL=redis://{redis}:6379/0",
+        "-e",
+        "DJANGO_ALLOWED_HOSTS=localhost",
+        # Plain HTTP on loopback: no redirect to HTTPS for these measurements.
+        "-e",
+        "DJANGO_SECURE_SSL_REDIRECT=false",
+    ]
+    for attempt in range(runs):
+        app = f"bench-{uuid.uuid4().hex[:8]}"
         started = time.monotonic()
-        view.write_text(
-            original.replace(
-                'JsonResponse({"status": "ok"})', 'JsonResponse({"status": "ok", "bench": 1})'
-            )
-        )
-        wait_for_status(url + "/healthz", within=30, body_has={"bench": 1})
-        result["saved edit to served (s)"] = time.monotonic() - started
-        view.write_text(original)
-        started = time.monotonic()
-        run(["uv", "add", "--quiet", "humanize"], cwd=render, env=env)
-        run(["docker", "compose", "up", "--wait"], cwd=render, env=env)
         run(
-            ["docker", "compose", "exec", "-T", "web", "python", "-c", "import humanize"],
-            cwd=render,
-            env=env,
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                app,
+                "--network",
+                net,
+                "-p",
+                "127.0.0.1::8000",
+                *env,
+                tag,
+            ]
         )
-        result["uv add to importable in web (s)"] = time.monotonic() - started
+        try:
+            url = f"http://127.0.0.1:{host_port(app, 8000)}"
+            wait_for_status(url + "/readyz", within=60)
+            results.setdefault("docker run to /readyz 200 (s)", []).append(
+                time.monotonic() - started
+            )
+            if attempt == 0:
+                run(["docker", "exec", app, "python", "manage.py", "migrate", "-v0"])
+            time.sleep(1)
+            results.setdefault("memory idle (MB)", []).append(memory_mb(app))
+            for path in ("/healthz", "/notes/"):
+                drain_time_wait()
+                sampler = subprocess.Popen(
+                    [
+                        "sh",
+                        "-c",
+                        f"sleep {seconds / 2}; docker stats "
+                        f"--no-stream --format '{{{{.MemUsage}}}}' {app}",
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                load = wrk(url + path, seconds)
+                sampled = sampler.communicate()[0]
+                for key, value in load.items():
+                    results.setdefault(f"{path} {key}", []).append(value)
+                if path == "/notes/":
+                    results.setdefault("memory under load (MB)", []).append(_mb(sampled))
+        finally:
+            remove(app)
+    return {key: spread(values) for key, values in results.items()}
+
+
+def _mb(usage: str) -> float:
+    """MB from the first figure of `docker stats`' MemUsage ("12.3MiB / 1GiB")."""
+    value, unit = re.match(r"([\d.]+)(\w+)", usage.split("/")[0].strip()).groups()
+    return float(value) * {"B": 1e-6, "KiB": 1.024e-3, "MiB": 1.048576, "GiB": 1073.741824}[unit]
+
+
+def measure_proxy(render_path: Path, env: dict, runs: int, seconds: int) -> dict:
+    """Ours in the production stack: the same loads direct to web and through Caddy."""
+    stack = start("bench", render_path, env, {"DJANGO_SECURE_SSL_REDIRECT": "false"})
+    results: dict[str, list[float]] = {}
+    try:
+        stack.compose("exec", "-T", "web", "python", "manage.py", "migrate", "-v0")
+        direct = stack.web
+        proxied = f"https://localhost:{stack.port('proxy', 443)}"
+        for _ in range(runs):
+            for label, base in (("direct", direct), ("through the proxy", proxied)):
+                for path in ("/healthz", "/notes/"):
+                    drain_time_wait()
+                    for key, value in wrk(base + path, seconds).items():
+                        results.setdefault(f"{path} {label} {key}", []).append(value)
     finally:
-        run(["docker", "compose", "down", "--volumes"], cwd=render, env=env, check=False)
-    return result
+        stop(stack)
+    return {key: spread(values) for key, values in results.items()}
+
+
+def measure_copier(runs: int, env: dict) -> dict:
+    """`copier copy` of the defaults from this checkout, copy task (uv lock) included."""
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            times.append(
+                timed(
+                    [
+                        "copier",
+                        "copy",
+                        "--trust",
+                        "--defaults",
+                        "--quiet",
+                        "--vcs-ref",
+                        "HEAD",
+                        str(ROOT),
+                        f"{tmp}/service",
+                    ],
+                    env=env,
+                )
+            )
+    return {"copier copy (s)": spread(times)}
+
+
+def measure_tiers(env: dict) -> dict:
+    """Wall time of the render tier, run now as the README gives it, and of the
+    integration tier as the last full test run recorded it (tests/conftest.py)."""
+    seconds = timed(
+        ["uv", "run", "pytest", "-m", "not docker", "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+        timeout=1800,
+    )
+    measured = {"render tier (s)": spread([seconds])}
+    recorded = Path(env.get("PREPARE_CACHE") or Path.home() / ".cache/django-service-template")
+    try:
+        integration = json.loads((recorded / "tier-times.json").read_text())["integration"]
+        key = f"integration tier, run of {integration['when']} (s)"
+        measured[key] = spread([integration["seconds"]])
+    except (OSError, ValueError, KeyError):
+        pass  # no full run recorded on this machine yet
+    return measured
+
+
+def goals(results: dict) -> list[dict]:
+    """The goals the results page reports, each with its ratio and verdict."""
+    m = {label: data["build"]["measures"] for label, data in results["packagings"].items()}
+    served = {label: data["serving"] for label, data in results["packagings"].items()}
+
+    def med(label, key, source=m):
+        return source[label][key]["median"]
+
+    rows = []
+    for baseline in BASELINES:
+        ratio = med(baseline, "rebuild after a one-line code change (s)") / med(
+            "ours", "rebuild after a one-line code change (s)"
+        )
+        rows.append(
+            {
+                "goal": f"code-only rebuild at least 3x faster than the {baseline}",
+                "value": f"{ratio:.1f}x faster",
+                "met": ratio >= 3,
+            }
+        )
+    cc = "cookiecutter-django layout"
+    for label, limit in (("ours, no uv in image", 0.8), ("ours", 1.0)):
+        ratio = med(label, "image size (MB)") / med(cc, "image size (MB)")
+        rows.append(
+            {
+                "goal": f"image ({label}) at most {limit}x the {cc}",
+                "value": f"{ratio:.2f}x",
+                "met": ratio <= limit,
+            }
+        )
+    ratio = med("ours", "cold build (s)") / med(cc, "cold build (s)")
+    rows.append(
+        {"goal": f"cold build at most 0.5x the {cc}", "value": f"{ratio:.2f}x", "met": ratio <= 0.5}
+    )
+    readyz = served["ours"]["docker run to /readyz 200 (s)"]["median"]
+    rows.append(
+        {
+            "goal": "/readyz 200 within 0.5 s of docker run",
+            "value": f"{readyz:.2f} s",
+            "met": readyz <= 0.5,
+        }
+    )
+    proxy = results["proxy"]
+    ratio = (
+        proxy["/healthz through the proxy requests/s"]["median"]
+        / proxy["/healthz direct requests/s"]["median"]
+    )
+    rows.append(
+        {
+            "goal": "/healthz through the proxy at least 90 % of direct requests/s",
+            "value": f"{ratio:.0%}",
+            "met": ratio >= 0.9,
+        }
+    )
+    return rows
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
+    docker = run(["docker", "version", "--format", "{{.Server.Version}}"]).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory (GiB)": round(memory, 1),
+        "kernel": platform.release(),
+        "docker engine": docker,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
 
 
 def main() -> int:
-    """Parse the options, run every measure, print the tables; return 0."""
+    """Parse the options, measure, write the results; return 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-cold", action="store_true", help="skip the cold builds")
-    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per image")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs of each measure (median, min, max)"
+    )
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="where the page goes")
+    parser.add_argument(
+        "--smoke", action="store_true", help="one short pass, cache allowed: check that it works"
+    )
     args = parser.parse_args()
-
+    runs, seconds = (1, 2) if args.smoke else (args.runs, args.seconds)
     env = dict(os.environ)
     if not shutil.which("wrk"):
-        run(["apt-get", "update", "-qq"], check=False)
-        installed = run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
-        if installed.returncode != 0:
-            print("wrk could not be installed: requests/s will read n/a", file=sys.stderr)
+        run(["apt-get", "install", "-y", "-qq", "wrk"], timeout=600)
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    render = work / "service"
-    copier.run_copy(str(ROOT), str(render), defaults=True, unsafe=True, quiet=True, vcs_ref="HEAD")
-    # The same service answering runtime_uv=no: no uv in the image.
-    no_uv = work / "service-no-uv"
-    copier.run_copy(
-        str(ROOT),
-        str(no_uv),
-        data={"runtime_uv": False},
-        defaults=True,
-        unsafe=True,
-        quiet=True,
-        vcs_ref="HEAD",
-    )
-    baseline = str(HERE / "cookiecutter-layout.Dockerfile")
-
-    # label -> (image name, Dockerfile or None for the render's own, build context)
-    variants = {
-        "this template": ("bench-this", None, render),
-        "this, runtime_uv=no": ("bench-this-no-uv", None, no_uv),
-        "cookiecutter layout": ("bench-cookiecutter", baseline, render),
+    renders = {
+        "uv": render(work / "service", tasks=True),
+        "no-uv": render(work / "service-no-uv", {"runtime_uv": False}, tasks=True),
     }
-    results: dict[str, dict[str, object]] = {label: {} for label in variants}
-    for label, (name, dockerfile, context) in variants.items():
-        print(f"building: {label}", file=sys.stderr)
-        results[label] |= measure_image(name, dockerfile, context, env, cold=not args.no_cold)
-
-    net, db, redis = (f"bench-{part}" for part in ("net", "db", "redis"))
+    results: dict = {"machine": machine(), "runs": runs, "wrk seconds": seconds, "packagings": {}}
+    net, db, redis = (f"bench-{uuid.uuid4().hex[:6]}-{p}" for p in ("net", "db", "redis"))
+    run(["docker", "network", "create", net])
     try:
-        run(["docker", "network", "create", net])
-        start_backing_services(net, db, redis)
-        for label, (name, _, _) in variants.items():
-            print(f"serving: {label}", file=sys.stderr)
-            results[label] |= serve(f"{name}:latest", net, db, redis, args.seconds)
+        start_backing_services(
+            net, db, redis, default("postgres_version"), default("redis_version")
+        )
+        for label, (_, which) in PACKAGINGS.items():
+            print(f"[bench] {label}", file=sys.stderr)
+            build = measure_builds(label, renders[which], env, runs, cold=not args.smoke)
+            serving = measure_serving(build["tag"], net, db, redis, runs, seconds)
+            results["packagings"][label] = {"build": build, "serving": serving}
     finally:
-        run(["docker", "rm", "-f", db, redis], check=False)
+        remove(db, redis)
         run(["docker", "network", "rm", net], check=False)
-
-    print("development loop: this template", file=sys.stderr)
-    loop = dev_loop(render, env)
-
-    rows = list(dict.fromkeys(key for result in results.values() for key in result))
-    print(f"\n{'measure':42}" + "".join(f"{label:>22}" for label in results))
-    for row in rows:
-        cells = [results[label].get(row) for label in results]
-        text = [f"{c:.2f}" if isinstance(c, float) else str(c or "n/a") for c in cells]
-        print(f"{row:42}" + "".join(f"{cell:>22}" for cell in text))
-    print("\ndevelopment loop (this template)")
-    for key, value in loop.items():
-        print(f"{key:42} {value:>21.2f}")
+    print("[bench] production stack", file=sys.stderr)
+    results["proxy"] = measure_proxy(renders["uv"], env, runs, seconds)
+    results["other"] = measure_copier(runs, env)
+    if not args.smoke:
+        results["other"] |= measure_tiers(env)
+    results["goals"] = goals(results)
+    write_page(results, args.out)
+    for row in results["goals"]:
+        print(f"{'met' if row['met'] else 'MISSED':6} {row['goal']}: {row['value']}")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

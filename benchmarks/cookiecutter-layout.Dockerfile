@@ -5,7 +5,7 @@
 #   - the venv lives in /app/.venv and reaches the runtime stage in one COPY
 #     with the code, so a one-line code change rewrites the venv's layer;
 #   - psycopg is compiled from source, which needs build-essential and libpq-dev.
-ARG DEBIAN_IMAGE=debian:bookworm-slim
+ARG DEBIAN_IMAGE=debian:trixie-slim
 # The uv image of copier.yml's uv_version, passed by the benchmark.
 ARG UV_IMAGE
 
@@ -41,7 +41,7 @@ RUN apt-get update && apt-get install --no-install-recommends -y libpq-dev \
 RUN groupadd --system django && useradd --system --gid django --create-home django
 COPY --from=build /opt/python /opt/python
 COPY --from=build --chown=django:django /app /app
-ENV PATH=/app/.venv/bin:$PATH DJANGO_SETTINGS_MODULE=config.settings
+ENV PATH=/app/.venv/bin:$PATH DJANGO_SETTINGS_MODULE=config.service_settings
 WORKDIR /app
 USER django
 CMD ["gunicorn"]

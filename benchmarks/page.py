@@ -1,0 +1,160 @@
+"""The benchmark's results page: results.json, PNG charts and README.md.
+
+Takes the results dictionary benchmarks.bench builds; writes into a folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+BUILD_KEYS = (
+    "cold build (s)",
+    "no-op rebuild (s)",
+    "rebuild after a one-line code change (s)",
+    "rebuild after adding a dependency (s)",
+)
+
+
+def _bars(
+    path: Path, title: str, groups: list[str], series: dict[str, list[dict]], unit: str
+) -> None:
+    """Grouped bars with min-max whiskers: one group per label of ``groups``."""
+    figure, axis = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / max(len(series), 1)
+    for index, (name, cells) in enumerate(series.items()):
+        xs = [g + index * width for g in range(len(groups))]
+        medians = [c["median"] for c in cells]
+        errors = [[c["median"] - c["min"] for c in cells], [c["max"] - c["median"] for c in cells]]
+        axis.bar(xs, medians, width, label=name, yerr=errors, capsize=3)
+    axis.set_xticks(
+        [g + width * (len(series) - 1) / 2 for g in range(len(groups))], groups, fontsize=8
+    )
+    axis.set_ylabel(unit)
+    axis.set_title(title)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _cell(value: dict, digits: int = 2) -> str:
+    if value["min"] == value["max"]:
+        return f"{value['median']:.{digits}f}"
+    return f"{value['median']:.{digits}f} ({value['min']:.{digits}f}–{value['max']:.{digits}f})"
+
+
+def write_page(results: dict, out: Path) -> None:
+    """Write results.json, the charts and README.md for ``results`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    packagings = results["packagings"]
+    labels = list(packagings)
+    builds = {label: data["build"]["measures"] for label, data in packagings.items()}
+    served = {label: data["serving"] for label, data in packagings.items()}
+    _bars(
+        out / "builds.png",
+        "Build times (median, min-max)",
+        [k.replace(" (s)", "") for k in BUILD_KEYS],
+        {label: [builds[label][k] for k in BUILD_KEYS] for label in labels},
+        "seconds",
+    )
+    _bars(
+        out / "size.png",
+        "Image size",
+        ["image size"],
+        {label: [builds[label]["image size (MB)"]] for label in labels},
+        "MB",
+    )
+    loads = ("/healthz requests/s", "/notes/ requests/s")
+    _bars(
+        out / "throughput.png",
+        "Requests per second (wrk, 16 connections)",
+        list(loads),
+        {label: [served[label][k] for k in loads] for label in labels},
+        "requests/s",
+    )
+    latency = ("/healthz p99 (ms)", "/notes/ p50 (ms)", "/notes/ p99 (ms)")
+    _bars(
+        out / "latency.png",
+        "Latency",
+        list(latency),
+        {label: [served[label][k] for k in latency] for label in labels},
+        "ms",
+    )
+    memory = ("memory idle (MB)", "memory under load (MB)")
+    _bars(
+        out / "memory.png",
+        "Container memory",
+        list(memory),
+        {label: [served[label][k] for k in memory] for label in labels},
+        "MB",
+    )
+
+    lines = [
+        "# Benchmark results",
+        "",
+        "Made by `uv run python -m benchmarks.bench` (see its docstring for what it",
+        "measures and how). Every figure is the median of "
+        f"{results['runs']} runs, with min–max in brackets; one run, one machine:",
+        "",
+    ]
+    lines += [f"- {key}: {value}" for key, value in results["machine"].items()]
+    lines += ["", "## Goals", "", "| goal | measured | |", "|---|---|---|"]
+    lines += [
+        f"| {g['goal']} | {g['value']} | {'met' if g['met'] else '**missed**'} |"
+        for g in results["goals"]
+    ]
+    lines += [
+        "",
+        "## Builds",
+        "",
+        "![builds](builds.png)",
+        "",
+        "| measure | " + " | ".join(labels) + " |",
+        "|---" * (len(labels) + 1) + "|",
+    ]
+    for key in (*BUILD_KEYS, "bytes received while adding it (MB)", "image size (MB)"):
+        lines.append(
+            f"| {key} | " + " | ".join(_cell(builds[label][key]) for label in labels) + " |"
+        )
+    lines += ["", "![size](size.png)", "", "### Image layers", ""]
+    for label in labels:
+        lines += [f"**{label}**", "", "| MB | instruction |", "|---|---|"]
+        lines += [
+            f"| {row['bytes'] / 1e6:.1f} | `{row['instruction'].replace('|', '/')}` |"
+            for row in packagings[label]["build"]["layers"]
+        ]
+        lines.append("")
+    lines += [
+        "## Serving",
+        "",
+        "![throughput](throughput.png)",
+        "",
+        "![latency](latency.png)",
+        "",
+        "![memory](memory.png)",
+        "",
+        "| measure | " + " | ".join(labels) + " |",
+        "|---" * (len(labels) + 1) + "|",
+    ]
+    for key in served["ours"]:
+        lines.append(
+            f"| {key} | " + " | ".join(_cell(served[label][key]) for label in labels) + " |"
+        )
+    lines += [
+        "",
+        "## Through the production stack's proxy (ours)",
+        "",
+        "| measure | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {key} | {_cell(value)} |" for key, value in results["proxy"].items()]
+    lines += ["", "## Working on the template", "", "| measure | value |", "|---|---|"]
+    lines += [f"| {key} | {_cell(value)} |" for key, value in results["other"].items()]
+    (out / "README.md").write_text("\n".join(lines) + "\n")
