@@ -208,10 +208,25 @@ def drain_time_wait(limit: int = 2000, within: float = 120) -> None:
         time.sleep(2)
 
 
-def measure_serving(tag: str, net: str, db: str, redis: str, runs: int, seconds: int) -> dict:
-    """Start ``tag`` against ``db`` and ``redis``; readyz time, load, memory."""
+# The app with neither JSON logs nor metrics: what observability costs per request.
+WITHOUT_OBSERVABILITY = [
+    "-e",
+    "DJANGO_METRICS=false",
+    "-e",
+    "DJANGO_LOG_FORMAT=plain",
+    "-e",
+    "GUNICORN_CMD_ARGS=--access-logfile=/dev/null",
+]
+
+
+def measure_serving(
+    tag: str, net: str, db: str, redis: str, runs: int, seconds: int, extra: list[str] = ()
+) -> dict:
+    """Start ``tag`` against ``db`` and ``redis`` (with ``extra`` docker run
+    arguments); readyz time, load, memory."""
     results: dict[str, list[float]] = {}
     env = [
+        *extra,
         "-e",
         "DJANGO_SECRET_KEY=" + uuid.uuid4().hex * 2,
         "-e",
@@ -456,6 +471,11 @@ def main() -> int:
             build = measure_builds(label, renders[which], env, runs, cold=not args.smoke)
             serving = measure_serving(build["tag"], net, db, redis, runs, seconds)
             results["packagings"][label] = {"build": build, "serving": serving}
+            if label == "ours":
+                print("[bench] ours without JSON logs and metrics", file=sys.stderr)
+                results["observability off"] = measure_serving(
+                    build["tag"], net, db, redis, runs, seconds, WITHOUT_OBSERVABILITY
+                )
     finally:
         remove(db, redis)
         run(["docker", "network", "rm", net], check=False)
