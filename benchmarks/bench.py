@@ -45,7 +45,7 @@ from pathlib import Path
 
 from benchmarks.page import write_page
 from harness import ROOT
-from harness.docker import host_port, remove, start_backing_services
+from harness.docker import remove, serve, start_backing_services
 from harness.http import wait_for_status
 from harness.proc import run
 from harness.questions import default
@@ -225,40 +225,20 @@ def measure_serving(
     """Start ``tag`` against ``db`` and ``redis`` (with ``extra`` docker run
     arguments); readyz time, load, memory."""
     results: dict[str, list[float]] = {}
-    env = [
-        *extra,
-        "-e",
-        "DJANGO_SECRET_KEY=" + uuid.uuid4().hex * 2,
-        "-e",
-        f"DATABASE_URL=postgres://svc:pw@{db}:5432/svc",
-        "-e",
-        f"REDIS_URL=redis://{redis}:6379/0",
-        "-e",
-        "DJANGO_ALLOWED_HOSTS=localhost",
+    env = {
+        "DJANGO_SECRET_KEY": uuid.uuid4().hex * 2,
+        "DATABASE_URL": f"postgres://svc:pw@{db}:5432/svc",
+        "REDIS_URL": f"redis://{redis}:6379/0",
+        "DJANGO_ALLOWED_HOSTS": "localhost",
         # Plain HTTP on loopback: no redirect to HTTPS for these measurements.
-        "-e",
-        "DJANGO_SECURE_SSL_REDIRECT=false",
-    ]
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+    }
     for attempt in range(runs):
         app = f"bench-{uuid.uuid4().hex[:8]}"
         started = time.monotonic()
-        run(
-            [
-                "docker",
-                "run",
-                "-d",
-                "--name",
-                app,
-                "--network",
-                net,
-                "-p",
-                "127.0.0.1::8000",
-                *env,
-                tag,
-            ]
-        )
+        port = serve(tag, app, net, env, *extra)
         try:
-            url = f"http://127.0.0.1:{host_port(app, 8000)}"
+            url = f"http://127.0.0.1:{port}"
             wait_for_status(url + "/readyz", within=60)
             results.setdefault("docker run to /readyz 200 (s)", []).append(
                 time.monotonic() - started

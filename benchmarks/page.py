@@ -49,6 +49,15 @@ def _cell(value: dict, digits: int = 2) -> str:
     return f"{value['median']:.{digits}f} ({value['min']:.{digits}f}–{value['max']:.{digits}f})"
 
 
+def _table(keys, columns: dict[str, dict], labels: list[str]) -> list[str]:
+    """Markdown rows: one per measure in ``keys``, one column per packaging."""
+    rows = ["| measure | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for key in keys:
+        cells = " | ".join(_cell(columns[label][key]) for label in labels)
+        rows.append(f"| {key} | {cells} |")
+    return rows
+
+
 def write_page(results: dict, out: Path) -> None:
     """Write results.json, the charts and README.md for ``results`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -71,30 +80,21 @@ def write_page(results: dict, out: Path) -> None:
         {label: [builds[label]["image size (MB)"]] for label in labels},
         "MB",
     )
-    loads = ("/healthz requests/s", "/notes/ requests/s")
-    _bars(
-        out / "throughput.png",
-        "Requests per second (wrk, 16 connections)",
-        list(loads),
-        {label: [served[label][k] for k in loads] for label in labels},
-        "requests/s",
-    )
-    latency = ("/healthz p99 (ms)", "/notes/ p50 (ms)", "/notes/ p99 (ms)")
-    _bars(
-        out / "latency.png",
-        "Latency",
-        list(latency),
-        {label: [served[label][k] for k in latency] for label in labels},
-        "ms",
-    )
-    memory = ("memory idle (MB)", "memory under load (MB)")
-    _bars(
-        out / "memory.png",
-        "Container memory",
-        list(memory),
-        {label: [served[label][k] for k in memory] for label in labels},
-        "MB",
-    )
+    charts = (
+        ("throughput", "Requests per second (wrk, 16 connections)", "requests/s",
+         ("/healthz requests/s", "/notes/ requests/s")),
+        ("latency", "Latency", "ms",
+         ("/healthz p99 (ms)", "/notes/ p50 (ms)", "/notes/ p99 (ms)")),
+        ("memory", "Container memory", "MB", ("memory idle (MB)", "memory under load (MB)")),
+    )  # fmt: skip
+    for name, title, unit, keys in charts:
+        _bars(
+            out / f"{name}.png",
+            title,
+            list(keys),
+            {label: [served[label][k] for k in keys] for label in labels},
+            unit,
+        )
 
     lines = [
         "# Benchmark results",
@@ -116,13 +116,9 @@ def write_page(results: dict, out: Path) -> None:
         "",
         "![builds](builds.png)",
         "",
-        "| measure | " + " | ".join(labels) + " |",
-        "|---" * (len(labels) + 1) + "|",
     ]
-    for key in (*BUILD_KEYS, "bytes received while adding it (MB)", "image size (MB)"):
-        lines.append(
-            f"| {key} | " + " | ".join(_cell(builds[label][key]) for label in labels) + " |"
-        )
+    keys = (*BUILD_KEYS, "bytes received while adding it (MB)", "image size (MB)")
+    lines += _table(keys, builds, labels)
     lines += ["", "![size](size.png)", "", "### Image layers", ""]
     for label in labels:
         lines += [f"**{label}**", "", "| MB | instruction |", "|---|---|"]
@@ -140,13 +136,8 @@ def write_page(results: dict, out: Path) -> None:
         "",
         "![memory](memory.png)",
         "",
-        "| measure | " + " | ".join(labels) + " |",
-        "|---" * (len(labels) + 1) + "|",
     ]
-    for key in served["ours"]:
-        lines.append(
-            f"| {key} | " + " | ".join(_cell(served[label][key]) for label in labels) + " |"
-        )
+    lines += _table(served["ours"], served, labels)
     lines += [
         "",
         "## Through the production stack's proxy (ours)",

@@ -7,6 +7,7 @@ and .ci/run exports them before pytest starts.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import uuid
@@ -58,10 +59,57 @@ def compose(project: Path, env: dict[str, str], *args: str, timeout: float = 900
     return run(["docker", "compose", *args], cwd=project, env=env, timeout=timeout).stdout
 
 
+def resolved_production_config(project: Path, env: dict[str, str] | None = None) -> dict:
+    """compose.production.yaml with .env.production, as Compose resolves it.
+
+    Needs only the CLI, not an engine: ``docker compose config`` interpolates
+    and merges without contacting the daemon.
+    """
+    out = run(
+        [
+            "docker",
+            "compose",
+            "--file",
+            "compose.production.yaml",
+            "--env-file",
+            ".env.production",
+            "config",
+            "--format",
+            "json",
+        ],
+        cwd=project,
+        env=env,
+    ).stdout
+    return json.loads(out)
+
+
 def compose_port(project: Path, env: dict[str, str], service: str, port: int) -> int:
     """The host port compose published for ``service``'s ``port``."""
     out = compose(project, env, "port", service, str(port)).strip()
     return int(out.rsplit(":", 1)[1])
+
+
+def serve(image: str, name: str, network: str, env: dict[str, str], *extra: str) -> int:
+    """Start ``image``'s default command as container ``name`` on ``network``
+    with ``env`` (and ``extra`` docker run arguments); return the loopback
+    port its 8000 was published on. The caller removes the container."""
+    settings = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
+    docker(
+        "run", "-d", "--name", name, "--network", network,
+        "-p", "127.0.0.1::8000", *extra, *settings, image,
+    )  # fmt: skip
+    return host_port(name, 8000)
+
+
+def createsuperuser(username: str, password: str) -> list[str]:
+    """The tail of a ``compose exec``/``compose run`` that makes a Django
+    superuser in the web service without a prompt (createsuperuser reads
+    DJANGO_SUPERUSER_PASSWORD when given --noinput)."""
+    return [
+        "-e", f"DJANGO_SUPERUSER_PASSWORD={password}", "web",
+        "python", "manage.py", "createsuperuser", "--noinput",
+        "--username", username, "--email", f"{username}@example.com",
+    ]  # fmt: skip
 
 
 def healthy(container: str) -> bool:

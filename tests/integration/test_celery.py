@@ -91,14 +91,20 @@ def test_beat_sends_the_periodic_task_within_its_interval(production):
     )
 
 
-def test_docker_stop_lets_the_running_task_finish(production):
+def slow_task_running(production, work_seconds: float) -> tuple[int, str]:
+    """A new note and the id of its summary task, once the worker has begun it."""
     note = new_note(production)
-    task = queue(production, note, work_seconds=6)
+    task = queue(production, note, work_seconds=work_seconds)
     wait_until(
         lambda: any(r["message"] == f"summarising note {note}" for r in worker_lines(production)),
         20,
         "the task started",
     )
+    return note, task
+
+
+def test_docker_stop_lets_the_running_task_finish(production):
+    note, task = slow_task_running(production, work_seconds=6)
     worker = production.container("worker")
     started = time.monotonic()
     docker("stop", worker)
@@ -119,13 +125,7 @@ def test_docker_stop_lets_the_running_task_finish(production):
 
 
 def test_a_killed_workers_task_is_delivered_again_and_completes_once(production):
-    note = new_note(production)
-    task = queue(production, note, work_seconds=6)
-    wait_until(
-        lambda: any(r["message"] == f"summarising note {note}" for r in worker_lines(production)),
-        20,
-        "the task started",
-    )
+    note, task = slow_task_running(production, work_seconds=6)
     worker = production.container("worker")
     docker("kill", worker)  # SIGKILL: no chance to finish or hand the task back
     killed = time.monotonic()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.docker import compose, compose_port, unique
+from harness.docker import compose, compose_port, createsuperuser, unique
 from harness.http import http_get, wait_for_status, wait_until
 from harness.proc import run
 from harness.render import render
@@ -127,17 +127,7 @@ def test_the_admin_is_reachable_with_a_new_superuser(loop):
         loop["env"],
         "exec",
         "-T",
-        "-e",
-        "DJANGO_SUPERUSER_PASSWORD=correct-horse-42",
-        "web",
-        "python",
-        "manage.py",
-        "createsuperuser",
-        "--noinput",
-        "--username",
-        "admin",
-        "--email",
-        "admin@example.com",
+        *createsuperuser("admin", "correct-horse-42"),
     )
     address = url(loop)
     jar = http.cookiejar.CookieJar()

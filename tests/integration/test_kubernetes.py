@@ -87,13 +87,19 @@ def cluster_less(variant, build_env):
         run(["docker", "image", "rm", tag], check=False)
 
 
-@pytest.mark.parametrize("variant", NAMES, indirect=True)
-def test_the_migration_job_runs_as_declared(cluster_less):
-    objects = built(cluster_less["path"], "overlays/production/migrate")
-    pod = objects["Job"]["spec"]["template"]["spec"]
+def as_declared(cluster_less: dict, overlay: str, workload: str) -> tuple[dict, dict, list[str]]:
+    """The pod spec of ``workload`` in ``overlay``, its only container, and the
+    ``docker run`` flags that reproduce the pod's constraints and settings."""
+    objects = built(cluster_less["path"], overlay)
+    pod = objects[workload]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     settings = objects["ConfigMap"]["data"]
-    flags = docker_flags(pod, container, settings, cluster_less["secret"])
+    return pod, container, docker_flags(pod, container, settings, cluster_less["secret"])
+
+
+@pytest.mark.parametrize("variant", NAMES, indirect=True)
+def test_the_migration_job_runs_as_declared(cluster_less):
+    _, container, flags = as_declared(cluster_less, "overlays/production/migrate", "Job")
     started = time.monotonic()
     out = run(
         [
@@ -114,13 +120,9 @@ def test_the_migration_job_runs_as_declared(cluster_less):
 
 @pytest.mark.parametrize("variant", NAMES, indirect=True)
 def test_the_web_pod_answers_its_probes_under_its_constraints(cluster_less):
-    objects = built(cluster_less["path"], "overlays/production")
-    pod = objects["Deployment/web"]["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
-    settings = objects["ConfigMap"]["data"]
+    pod, container, flags = as_declared(cluster_less, "overlays/production", "Deployment/web")
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     app = unique("k8s-web")
-    flags = docker_flags(pod, container, settings, cluster_less["secret"])
     publish = [arg for port in ports.values() for arg in ("-p", f"127.0.0.1::{port}")]
     docker(
         "create",

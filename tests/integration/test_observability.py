@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from harness.docker import docker
+from harness.docker import createsuperuser, docker
 from harness.http import wait_until
 from harness.proc import run
 from harness.questions import integration_variants
@@ -249,17 +249,7 @@ def test_one_request_is_one_trace_with_django_database_and_redis_spans(productio
         "run",
         "--rm",
         "--no-deps",
-        "-e",
-        f"DJANGO_SUPERUSER_PASSWORD={password}",
-        "web",
-        "python",
-        "manage.py",
-        "createsuperuser",
-        "--noinput",
-        "--username",
-        "tracer",
-        "--email",
-        "tracer@example.com",
+        *createsuperuser("tracer", password),
     )
     # The login checks the password in Postgres and writes the session through
     # Redis to Postgres: one request, both stores.

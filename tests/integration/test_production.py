@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 
-from harness.docker import docker, unread_bytes
+from harness.docker import docker, resolved_production_config, unread_bytes
 from harness.http import http_get, wait_until
 from harness.load import Load, failures
 from harness.proc import run
@@ -43,23 +43,7 @@ def test_only_the_proxy_publishes_ports(production):
         for s, p in (("proxy", 443), ("proxy", 80))
     }
     assert all(published.values())
-    config = json.loads(
-        run(
-            [
-                "docker",
-                "compose",
-                "--file",
-                "compose.production.yaml",
-                "--env-file",
-                ".env.production",
-                "config",
-                "--format",
-                "json",
-            ],
-            cwd=production.path,
-            env=production.env,
-        ).stdout
-    )
+    config = resolved_production_config(production.path, production.env)
     with_ports = {name for name, svc in config["services"].items() if svc.get("ports")}
     assert with_ports == {"proxy"}
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from packaging.version import Version
 
-from harness.docker import docker, host_port, remove, start_backing_services, unique
+from harness.docker import docker, remove, serve, start_backing_services, unique
 from harness.http import wait_for_status
 from harness.proc import git, run
 from harness.releases import clone_template, releases
@@ -73,24 +73,17 @@ def test_updated_image_builds_on_the_new_base_and_serves(updated, build_env):
         database_url = start_backing_services(
             net, db, redis, answers["postgres_version"], answers["redis_version"]
         )
-        docker(
-            "run",
-            "-d",
-            "--name",
-            app,
-            "--network",
-            net,
-            "-p",
-            "127.0.0.1::8000",
-            "-e",
-            f"DJANGO_SECRET_KEY={'k' * 20}{release}{'s' * 30}",
-            "-e",
-            f"DATABASE_URL={database_url}",
-            "-e",
-            f"REDIS_URL=redis://{redis}:6379/0",
+        port = serve(
             tag,
+            app,
+            net,
+            {
+                "DJANGO_SECRET_KEY": f"{'k' * 20}{release}{'s' * 30}",
+                "DATABASE_URL": database_url,
+                "REDIS_URL": f"redis://{redis}:6379/0",
+            },
         )
-        url = f"http://127.0.0.1:{host_port(app, 8000)}/readyz"
+        url = f"http://127.0.0.1:{port}/readyz"
         assert wait_for_status(url, within=60) == {"status": "ready"}
     finally:
         remove(app, db, redis)

@@ -4,13 +4,13 @@ Dockerfile checks. The integration tier runs it; this tier reads it."""
 
 from __future__ import annotations
 
-import json
 import runpy
 import shutil
 from pathlib import Path
 
 import pytest
 
+from harness.docker import resolved_production_config
 from harness.proc import run
 from harness.render import distinct
 
@@ -23,21 +23,7 @@ def production_config(service: Path, tmp_path: Path) -> dict:
     work.mkdir(parents=True)
     shutil.copy(service / "compose.production.yaml", work)
     (work / ".env.production").write_text(SECRETS)
-    out = run(
-        [
-            "docker",
-            "compose",
-            "--file",
-            "compose.production.yaml",
-            "--env-file",
-            ".env.production",
-            "config",
-            "--format",
-            "json",
-        ],
-        cwd=work,
-    ).stdout
-    return json.loads(out)
+    return resolved_production_config(work)
 
 
 def test_production_compose_files_are_valid(renders):
