@@ -23,6 +23,10 @@ cd /python
 find . -name 'libpython*.a' -delete
 minor=${version%.*}
 rm -rf "lib/python$minor/test" "lib/python$minor/idlelib/idle_test"
+# No bytecode, as in the standalone archives: `make install` compiles the
+# standard library at three optimisation levels; `uv python install
+# --compile-bytecode` is what writes it in a real build.
+find . -name __pycache__ -type d -prune -exec rm -rf {} +
 # Stripped, as the archives uv installs are (before patchelf edits them).
 find bin lib -type f \( -name 'python3*' -o -name '*.so' -o -name '*.so.*' \) -exec sh -c \
     'for f; do if file -b "$f" | grep -q "^ELF"; then strip --strip-unneeded "$f"; fi; done' sh {} +
