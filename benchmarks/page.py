@@ -1,11 +1,14 @@
 """The benchmark's results page: results.json, PNG charts and README.md.
 
 Takes the results dictionary benchmarks.bench builds; writes into a folder.
+Run as ``python -m benchmarks.page FOLDER`` it redraws the page and charts
+from FOLDER/results.json, measuring nothing.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -146,6 +149,46 @@ def write_page(results: dict, out: Path) -> None:
         "|---|---|",
     ]
     lines += [f"| {key} | {_cell(value)} |" for key, value in results["proxy"].items()]
+    if "observability off" in results:
+        lines += [
+            "",
+            "## What JSON logs and metrics cost (ours)",
+            "",
+            "The same image without them (`DJANGO_LOG_FORMAT=plain`, `DJANGO_METRICS=false`,",
+            "and gunicorn's access log off):",
+            "",
+        ]
+        off = {"ours": served["ours"], "ours, observability off": results["observability off"]}
+        lines += _table(results["observability off"], off, list(off))
     lines += ["", "## Working on the template", "", "| measure | value |", "|---|---|"]
     lines += [f"| {key} | {_cell(value)} |" for key, value in results["other"].items()]
+    lines += ["", *READING]
     (out / "README.md").write_text("\n".join(lines) + "\n")
+
+
+# What a reader needs to weigh the figures; true of every run on a prepared machine.
+READING = """## Reading these numbers
+
+- **CPython is a stand-in.** Where github.com cannot be reached, `machine/prepare`
+  builds CPython from Debian's signed source in the shape of python-build-standalone's
+  stripped `install_only` archive (stripped, no static library, no test suite, no
+  bytecode). Its archive is about 15 MB (44 MB unpacked); the published stripped
+  archive for x86_64 Linux is about 35 MB, mostly because its libpython links
+  OpenSSL, SQLite and the rest statically (about 29 MB stripped) and it carries
+  Tcl/Tk. With the real archive every image here would be some 20–30 MB larger,
+  ours a little less than the baselines (ours deletes Tcl/Tk); the ratios move by
+  a few points.
+- **Load and app share two cores.** wrk runs on the same machine as the
+  container it loads, so requests per second are a floor, and comparable only
+  within this page.
+- **Through the proxy** every wrk connection is HTTPS to Caddy, which then
+  speaks HTTP to gunicorn: the proxy figure includes TLS on the same two cores.
+- **Cold builds** start without the layer cache but with BuildKit's cache
+  mounts (uv's downloads) warm, as on a developer's machine after the first
+  build; apt's downloads are not cached for any packaging.
+""".splitlines()
+
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1])
+    write_page(json.loads((folder / "results.json").read_text()), folder)

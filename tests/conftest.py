@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 
@@ -44,26 +42,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
         clock[1] = time.monotonic()
 
 
-def tier_times_file() -> Path:
-    """Where the last run's tier times are kept (the benchmark page reads them)."""
-    cache = os.environ.get("PREPARE_CACHE") or Path.home() / ".cache" / "django-service-template"
-    return Path(cache) / "tier-times.json"
-
-
 def pytest_terminal_summary(terminalreporter) -> None:
-    times = {name: round(end - start, 1) for name, (start, end) in _tier_clock.items()}
-    if times and not terminalreporter.stats.get("failed"):
-        try:
-            kept = json.loads(tier_times_file().read_text())
-        except (OSError, ValueError):
-            kept = {}
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        kept |= {name: {"seconds": seconds, "when": stamp} for name, seconds in times.items()}
-        try:
-            tier_times_file().parent.mkdir(parents=True, exist_ok=True)
-            tier_times_file().write_text(json.dumps(kept, indent=2))
-        except OSError:
-            pass  # a read-only cache only loses the record
     if report.LINES:
         terminalreporter.section("measured")
         for line in report.LINES:
