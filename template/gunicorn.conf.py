@@ -17,7 +17,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", 2))
 # Threads: a request stuck on a hung database holds one thread, not the
 # worker, so /healthz keeps answering on the others.
 worker_class = "gthread"
-# Threads per worker; each may hold a database connection (see README).
+# Threads per worker; each may hold a database connection (DJANGO_CONN_MAX_AGE).
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
 # Access log to stdout, so the container runtime collects it.
 accesslog = "-"
@@ -38,13 +38,15 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
 secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 # No proxy here rewrites SCRIPT_NAME or PATH_INFO: honour neither, from anyone.
 forwarder_headers = ""
-# No runtime control socket (gunicorn >= 27): it would need a writable home.
+# No runtime control socket (gunicorn 25.1+; older ones ignore this): it would need a writable home.
 control_socket_disable = True
 
 # --- Logs and metrics -------------------------------------------------------
 
-# JSON lines, like the app's logs, unless DJANGO_LOG_FORMAT=plain.
-if os.environ.get("DJANGO_LOG_FORMAT", "json") == "json":
+# JSON lines, like the app's logs: the same default (plain under DJANGO_DEBUG,
+# read as django-environ reads it) and the same DJANGO_LOG_FORMAT override.
+DEBUG = os.environ.get("DJANGO_DEBUG", "").lower() in {"true", "on", "ok", "y", "yes", "1"}
+if os.environ.get("DJANGO_LOG_FORMAT", "plain" if DEBUG else "json") == "json":
     logger_class = "config.gunicorn_logging.JsonLogger"
 
 # Prometheus metrics, on unless DJANGO_METRICS=false. Each worker writes its

@@ -234,3 +234,38 @@ def test_background_work_follows_the_answer(rendered, tmp_path):
         assert (beat["replicas"], beat["strategy"]["type"]) == (1, "Recreate")
         grace = deployments["worker"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         assert grace > 60
+
+
+# A setting read from the environment, in code (not in a comment).
+READ_FROM_ENV = re.compile(
+    r'^[^#\n]*(?:env(?:\.\w+)?\(\s*|os\.environ(?:\.get|\.setdefault)?[(\[]\s*)"([A-Z][A-Z0-9_]*)"',
+    re.MULTILINE,
+)
+
+
+def test_env_example_lists_every_setting_the_service_reads(rendered):
+    _, service = rendered
+    # The template's code; config/service_settings.py is the team's to fill.
+    code = [
+        service / "gunicorn.conf.py",
+        *(p for p in sorted((service / "config").glob("*.py")) if p.name != "service_settings.py"),
+    ]
+    read = {name for path in code for name in READ_FROM_ENV.findall(path.read_text())}
+    # Django's own variable, which manage.py and the images set.
+    read -= {"DJANGO_SETTINGS_MODULE"}
+    example = (service / ".env.example").read_text()
+    listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+    assert read, "no setting found: the pattern no longer matches the code"
+    assert sorted(read - listed) == []
+
+
+def test_markdown_headings_start_their_own_line(rendered):
+    _, service = rendered
+    for path in service.rglob("*.md"):
+        fence = False
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            fence ^= line.startswith("```")
+            # A block tag that ate its newline glues a heading to the line before.
+            assert fence or not re.search(r"\S\s*#{2,} ", line.lstrip("#")), (
+                f"{path.name}:{number}: {line}"
+            )
