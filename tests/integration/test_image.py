@@ -109,6 +109,16 @@ def test_image_has_no_compiler_build_tool_or_pip(service):
     assert exec_in(service, "python", "-m", "pip", "--version", check=False).returncode != 0
 
 
+def test_translations_work_without_their_po_sources(service):
+    # The build drops every .po file from the venv; gettext reads the .mo files.
+    assert exec_in(service, "find", "/opt/venv", "-name", "*.po").stdout == ""
+    code = (
+        "import django; django.setup(); from django.utils import translation; "
+        "translation.activate('fr'); print(translation.gettext('This field is required.'))"
+    )
+    assert exec_in(service, "python", "-c", code).stdout.strip() == "Ce champ est obligatoire."
+
+
 def test_image_trusts_public_certificate_authorities(service):
     code = "import ssl; print(ssl.create_default_context().cert_store_stats()['x509_ca'])"
     assert int(exec_in(service, "python", "-c", code).stdout) > 50
