@@ -183,9 +183,11 @@ READING = """## Reading these numbers
   within this page.
 - **Through the proxy** every wrk connection is HTTPS to Caddy, which then
   speaks HTTP to gunicorn: the proxy figure includes TLS on the same two cores.
-- **Cold builds** start without the layer cache but with BuildKit's cache
-  mounts (uv's downloads) warm, as on a developer's machine after the first
-  build; apt's downloads are not cached for any packaging.
+- **Cold builds** (`--no-cache`) start with no layer cache and, as BuildKit
+  does under that flag, empty cache mounts: CPython, every package and every
+  Debian package is downloaded again, as on a new machine. The base images
+  are local. The added dependency is evicted from uv's cache first, so its
+  download is in the figure.
 """.splitlines()
 
 
