@@ -103,8 +103,8 @@ def write_page(results: dict, out: Path) -> None:
         "# Benchmark results",
         "",
         "Made by `uv run python -m benchmarks.bench` (see its docstring for what it",
-        "measures and how). Every figure is the median of "
-        f"{results['runs']} runs, with min–max in brackets; one run, one machine:",
+        "measures and how). Every figure but the test tiers' (timed once) is the median of "
+        f"{results['runs']} runs, with min–max in brackets; one benchmark run, one machine:",
         "",
     ]
     lines += [f"- {key}: {value}" for key, value in results["machine"].items()]
@@ -178,6 +178,11 @@ READING = """## Reading these numbers
   Tcl/Tk. With the real archive every image here would be some 20–30 MB larger,
   ours a little less than the baselines (ours deletes Tcl/Tk); the ratios move by
   a few points.
+- **Spread matters more than medians here.** A packaging's runs follow one
+  another, so a slow minute on this shared virtual machine lands on one
+  column: where two figures' min–max ranges overlap, the page does not show
+  a difference between them (the same image measured twice, as "ours" and
+  inside the proxy run, has differed by half).
 - **Load and app share two cores.** wrk runs on the same machine as the
   container it loads, so requests per second are a floor, and comparable only
   within this page.
