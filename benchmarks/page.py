@@ -183,6 +183,10 @@ READING = """## Reading these numbers
   column: where two figures' min–max ranges overlap, the page does not show
   a difference between them (the same image measured twice, as "ours" and
   inside the proxy run, has differed by half).
+- **The cookiecutter-django baseline starts gunicorn alone.** Its real
+  `start` script runs collectstatic first; ours collects static files at
+  build time. Its time to `/readyz` and its idle memory are flattered by the
+  difference.
 - **Load and app share two cores.** wrk runs on the same machine as the
   container it loads, so requests per second are a floor, and comparable only
   within this page.
