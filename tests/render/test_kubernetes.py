@@ -6,7 +6,6 @@ checkov's Kubernetes checks pass (each skip carries its reason)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import yaml
 from kubernetes_validate.utils import all_versions
@@ -14,24 +13,12 @@ from kubernetes_validate.utils import all_versions
 from harness.proc import run
 from harness.render import answers_of
 
-OVERLAYS = (
-    "overlays/staging",
-    "overlays/staging/migrate",
-    "overlays/production",
-    "overlays/production/migrate",
-)
-
 
 def newest_two_minors() -> list[str]:
     """The newest version of each of the two newest minor releases."""
     versions = sorted({tuple(map(int, v.split("."))) for v in all_versions()})
     minors = sorted({v[:2] for v in versions})[-2:]
     return [".".join(map(str, max(v for v in versions if v[:2] == minor))) for minor in minors]
-
-
-def build(service: Path, overlay: str) -> list[dict]:
-    out = run(["kubectl", "kustomize", str(service / "deploy" / "kubernetes" / overlay)]).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
 def test_manifests_exist_exactly_when_asked_for(rendered):
