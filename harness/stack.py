@@ -103,18 +103,23 @@ class Stack:
     def direct(self, path: str, **headers: str) -> http.client.HTTPResponse:
         """GET ``path`` from web's own port, around the proxy, with Host: localhost."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port("web", 8000), timeout=10)
-        return _get(conn, path, {"Host": "localhost", **headers})
+        return _request(conn, "GET", path, {"Host": "localhost", **headers})
 
-    def through_proxy(self, path: str, **headers: str) -> http.client.HTTPResponse:
-        """GET https://localhost``path`` through Caddy."""
+    def through_proxy(
+        self, path: str, method: str = "GET", **headers: str
+    ) -> http.client.HTTPResponse:
+        """``method`` https://localhost``path`` through Caddy; the response, its
+        body read into ``.body``."""
         conn = http.client.HTTPSConnection(
             "localhost", self.port("proxy", 443), context=self.proxy_trust(), timeout=10
         )
-        return _get(conn, path, headers)
+        return _request(conn, method, path, headers)
 
 
-def _get(conn: http.client.HTTPConnection, path: str, headers: dict) -> http.client.HTTPResponse:
-    conn.request("GET", path, headers=headers)
+def _request(
+    conn: http.client.HTTPConnection, method: str, path: str, headers: dict
+) -> http.client.HTTPResponse:
+    conn.request(method, path, headers=headers)
     response = conn.getresponse()
     response.body = response.read()
     conn.close()

@@ -40,21 +40,11 @@ def new_note(stack: Stack, words: int = 3) -> int:
 
 def queue(stack: Stack, note: int, work_seconds: float = 0) -> str:
     """POST the note's summary through the proxy; the queued task's ID."""
-    response = post(stack, f"/notes/{note}/summary/?work_seconds={work_seconds}")
+    response = stack.through_proxy(
+        f"/notes/{note}/summary/?work_seconds={work_seconds}", method="POST"
+    )
     assert response.status == 202, response.body
     return json.loads(response.body)["task"]
-
-
-def post(stack: Stack, path: str) -> http.client.HTTPResponse:
-    """POST ``path`` through the proxy; the response, its body read."""
-    conn = http.client.HTTPSConnection(
-        "localhost", stack.port("proxy", 443), context=stack.proxy_trust(), timeout=10
-    )
-    conn.request("POST", path)
-    response = conn.getresponse()
-    response.body = response.read()
-    conn.close()
-    return response
 
 
 def worker_lines(stack: Stack) -> list[dict]:
@@ -151,7 +141,7 @@ def test_redis_restarted_under_a_stream_of_tasks_loses_none_queued_after(product
     def stream() -> None:
         for note in notes:  # about three tasks a second, bounded by the notes
             try:
-                response = post(production, f"/notes/{note}/summary/")
+                response = production.through_proxy(f"/notes/{note}/summary/", method="POST")
             except (OSError, http.client.HTTPException) as error:  # counted, never fatal
                 refused.append((time.monotonic(), repr(error)))
             else:
