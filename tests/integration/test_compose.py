@@ -4,11 +4,11 @@ and passes its own test suite and lint inside `web`."""
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from harness.docker import compose, compose_port, unique
 from harness.http import wait_for_status
 from harness.proc import run
+from harness.render import answers_of
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def stack(variant, build_env):
     try:
         run(["make", "up"], cwd=path, env=env, timeout=1800)
         url = f"http://127.0.0.1:{compose_port(path, env, 'web', 8000)}"
-        answers = yaml.safe_load((path / ".copier-answers.yml").read_text())
+        answers = answers_of(path)
         yield {"path": path, "env": env, "url": url, "answers": answers}
     finally:
         run(["docker", "compose", "down", "--volumes"], cwd=path, env=env, check=False)

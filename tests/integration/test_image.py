@@ -25,13 +25,14 @@ from harness.docker import (
 )
 from harness.http import http_get, wait_for_status, wait_until
 from harness.proc import run
+from harness.render import answers_of
 
 
 @pytest.fixture(scope="module")
 def service(variant, build_env):
     """Build the image, start db, redis and the app; yield what tests need."""
     name, path = variant
-    answers = yaml.safe_load((path / ".copier-answers.yml").read_text())
+    answers = answers_of(path)
     tag = f"{unique(name)}:latest"
     run(["make", "image", f"IMAGE={tag}"], cwd=path, env=build_env, timeout=1800)
     net, db, redis, app = (unique(f"{name}-{part}") for part in ("net", "db", "redis", "app"))

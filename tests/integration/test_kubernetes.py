@@ -23,6 +23,7 @@ from harness.docker import docker, host_port, remove, start_backing_services, un
 from harness.http import http_get, wait_until
 from harness.proc import run
 from harness.questions import integration_variants
+from harness.render import answers_of
 from harness.report import report
 
 NAMES = [name for name, answers in integration_variants().items() if answers.get("kubernetes")]
@@ -70,7 +71,7 @@ def cluster_less(variant, build_env):
     tag, net, db, redis = (unique(f"k8s-{name}-{p}") for p in ("image", "net", "db", "redis"))
     run(["make", "image", f"IMAGE={tag}"], cwd=path, env=build_env, timeout=1800)
     docker("network", "create", net)
-    answers = yaml.safe_load((path / ".copier-answers.yml").read_text())
+    answers = answers_of(path)
     try:
         database_url = start_backing_services(
             net, db, redis, answers["postgres_version"], answers["redis_version"]

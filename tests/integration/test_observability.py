@@ -15,19 +15,19 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import yaml
 
 from harness.docker import createsuperuser, docker
 from harness.http import wait_until
 from harness.proc import run
 from harness.questions import integration_variants
+from harness.render import answers_of
 from harness.stack import Stack, wait_healthy
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def answers(stack: Stack) -> dict:
-    return yaml.safe_load((stack.path / ".copier-answers.yml").read_text())
+    return answers_of(stack.path)
 
 
 def json_lines(stack: Stack, service: str = "web") -> list[dict]:

@@ -4,13 +4,12 @@ the first command makes a service and runs it; later, the service's own
 
 from __future__ import annotations
 
-import yaml
-
 from harness.docker import compose_port, unique
 from harness.http import wait_for_status
 from harness.proc import commit_all, git, init_repo, run
 from harness.readme import commands
 from harness.releases import clone_template
+from harness.render import answers_of
 
 # Newer than any real release, so the copy (newest tag) renders the commit under test.
 UNDER_TEST, NEXT = "999.0.0", "999.0.1"
@@ -28,7 +27,7 @@ def test_first_command_runs_a_service_that_its_update_command_updates(tmp_path, 
     finally:
         run(["docker", "compose", "down", "--volumes"], cwd=service, env=env, check=False)
     # The commit under test, whichever of its tags copier recorded.
-    recorded = yaml.safe_load((service / ".copier-answers.yml").read_text())["_commit"]
+    recorded = answers_of(service)["_commit"]
     assert git(template, "rev-parse", f"{recorded}^{{commit}}") == git(
         template, "rev-parse", "HEAD"
     )
@@ -42,5 +41,5 @@ def test_first_command_runs_a_service_that_its_update_command_updates(tmp_path, 
     update = commands("README.md", "## Updating a service")[0]
     run(["bash", "-ec", update], cwd=service, env=env, timeout=600)
 
-    assert yaml.safe_load((service / ".copier-answers.yml").read_text())["_commit"] == NEXT
+    assert answers_of(service)["_commit"] == NEXT
     assert (service / "Makefile").read_text().endswith("# a fix from the next release\n")

@@ -7,13 +7,13 @@ from __future__ import annotations
 import time
 
 import pytest
-import yaml
 from packaging.version import Version
 
 from harness.docker import docker, remove, serve, start_backing_services, unique
 from harness.http import wait_for_status
 from harness.proc import git, run
 from harness.releases import clone_template, releases
+from harness.render import answers_of
 from harness.report import report
 from harness.updates import TEAM_FILES, TEAM_LINES, make_service, problems, team_edits, update
 
@@ -60,7 +60,7 @@ def test_update_keeps_every_team_edit_without_conflict(updated):
 
 def test_updated_image_builds_on_the_new_base_and_serves(updated, build_env):
     release, service, _ = updated
-    answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
+    answers = answers_of(service)
     tag, net, db, redis, app = (
         unique(f"from-{release}-{p}") for p in ("image", "net", "db", "redis", "app")
     )

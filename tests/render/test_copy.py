@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import yaml
-
 from harness import ROOT
 from harness.proc import run
-from harness.render import render
+from harness.render import answers_of, render
 
 
 def test_copy_from_git_records_the_source_and_locks(tmp_path, cpython):
     service = render(tmp_path / "service", tasks=True)
-    answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
+    answers = answers_of(service)
     # Enough for `copier update` to find this template and release again.
     assert answers["_src_path"] == str(ROOT)
     # HEAD's description, or the commit copier made of uncommitted changes.

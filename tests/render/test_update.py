@@ -14,6 +14,7 @@ import yaml
 
 from harness.proc import commit_all, git, run
 from harness.releases import clone_template
+from harness.render import answers_of
 from harness.updates import TEAM_FILES, make_service, problems, snapshot, team_edits, update
 
 
@@ -74,7 +75,7 @@ def test_clean_update_brings_the_fix_and_keeps_every_team_edit(clean_update):
     assert "--interval=15s" in (service / "Dockerfile").read_text()
     compose = yaml.safe_load((service / "compose.yaml").read_text())
     assert compose["services"]["db"]["healthcheck"]["retries"] == 10
-    assert yaml.safe_load((service / ".copier-answers.yml").read_text())["_commit"] == "1.0.1"
+    assert answers_of(service)["_commit"] == "1.0.1"
 
 
 def test_clean_update_merges_pyproject_and_relocks(clean_update):
