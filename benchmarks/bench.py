@@ -37,11 +37,11 @@ import platform
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from benchmarks.page import write_page
@@ -218,8 +218,9 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit]
 
 
-def memory_mb(container: str) -> float:
-    """The container's memory use (its cgroup's), in MB."""
+def memory_mb(container: str, after: float = 0) -> float:
+    """The container's memory use (its cgroup's), in MB, ``after`` seconds from now."""
+    time.sleep(after)
     return _mb(
         run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", container]).stdout
     )
@@ -271,26 +272,17 @@ def measure_serving(
             )
             if attempt == 0:
                 run(["docker", "exec", app, "python", "manage.py", "migrate", "-v0"])
-            time.sleep(1)
-            results.setdefault("memory idle (MB)", []).append(memory_mb(app))
+            results.setdefault("memory idle (MB)", []).append(memory_mb(app, after=1))
             for path in ("/healthz", "/notes/"):
                 drain_time_wait()
-                sampler = subprocess.Popen(
-                    [
-                        "sh",
-                        "-c",
-                        f"sleep {seconds / 2}; docker stats "
-                        f"--no-stream --format '{{{{.MemUsage}}}}' {app}",
-                    ],
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-                load = wrk(url + path, seconds)
-                sampled = sampler.communicate()[0]
+                with ThreadPoolExecutor(1) as sampler:
+                    # Memory halfway through the load, while wrk runs.
+                    loaded = sampler.submit(memory_mb, app, after=seconds / 2)
+                    load = wrk(url + path, seconds)
                 for key, value in load.items():
                     results.setdefault(f"{path} {key}", []).append(value)
                 if path == "/notes/":
-                    results.setdefault("memory under load (MB)", []).append(_mb(sampled))
+                    results.setdefault("memory under load (MB)", []).append(loaded.result())
         finally:
             remove(app)
     return {key: spread(values) for key, values in results.items()}
