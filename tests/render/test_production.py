@@ -4,6 +4,7 @@ Dockerfile checks. The integration tier runs it; this tier reads it."""
 
 from __future__ import annotations
 
+import re
 import runpy
 import shutil
 from pathlib import Path
@@ -14,7 +15,10 @@ from harness.docker import resolved_production_config
 from harness.proc import run
 from harness.render import distinct
 
-SECRETS = "DOMAIN=api.example.com\nDJANGO_SECRET_KEY=s3cret-canary\nPOSTGRES_PASSWORD=pw-canary\n"
+SECRETS = (
+    "DOMAIN=api.example.com\nDJANGO_SECRET_KEY=s3cret-canary\nPOSTGRES_PASSWORD=pw-canary\n"
+    "DATABASE_PASSWORD=app-canary\nREDIS_PASSWORD=redis-canary\n"
+)
 
 
 def production_config(service: Path, tmp_path: Path) -> dict:
@@ -42,8 +46,28 @@ def test_production_stack_is_locked_down(renders, tmp_path):
         assert {p["target"] for p in services["proxy"]["ports"]} == {80, 443}, key
         # The data stores sit only on the network with no route out.
         assert config["networks"]["internal"]["internal"] is True, key
-        for name in ("db", "redis"):
+        for name in ("db", "redis", "db-roles"):
             assert set(services[name]["networks"]) == {"internal"}, (key, name)
+        # Every other container drops what it need not keep, and is bounded.
+        for name in ("db", "redis", "db-roles", "proxy"):
+            store = services[name]
+            assert store["cap_drop"] == ["ALL"], (key, name)
+            assert "no-new-privileges:true" in store["security_opt"], (key, name)
+            assert store["mem_limit"] and store["pids_limit"], (key, name)
+        assert set(services["proxy"]["cap_add"]) == {"NET_BIND_SERVICE"}, key
+        # Caddy's minor is pinned: a new one arrives as a reviewed bump.
+        assert re.fullmatch(r"caddy:2\.\d+", services["proxy"]["image"]), key
+        # The app logs in as its own role, never as the superuser.
+        superuser = services["db"]["environment"]["POSTGRES_USER"]
+        database_url = services["web"]["environment"]["DATABASE_URL"]
+        assert database_url.startswith(f"postgres://{superuser}_app:app-canary@"), key
+        assert services["db-roles"]["environment"]["PGPASSWORD"] == "pw-canary", key
+        assert "pw-canary" not in str(services["web"]) + str(services["migrate"]), key
+        # Redis wants a password, and evicts only keys with an expiry.
+        assert services["web"]["environment"]["REDIS_URL"].startswith("redis://:redis-canary@")
+        command = services["redis"]["command"]
+        assert command[command.index("--requirepass") + 1] == "redis-canary", key
+        assert command[command.index("--maxmemory-policy") + 1] == "volatile-lru", key
         for name in ("web", "migrate"):
             app = services[name]
             assert app["read_only"] is True and app["cap_drop"] == ["ALL"], (key, name)
