@@ -1,7 +1,7 @@
 """Checks every GitHub Actions workflow we ship must pass, the template's own
 and each render's: actionlint, zizmor (offline, default persona), the
 published workflow schema, and every action pinned to a full commit SHA with
-its version in a comment."""
+its version in a comment; a zizmor suppression must give its reason."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from harness.proc import run
 USES = re.compile(r"^\s*(?:-\s*)?uses:\s*(\S+)(.*)$", re.MULTILINE)
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"^\s*#\s*v\d+(\.\d+)*\s*$")
+# An inline ``# zizmor: ignore[audit]`` and whatever follows it on the line.
+SUPPRESSION = re.compile(r"#\s*zizmor:\s*ignore\[[^\]]*\](.*)$", re.MULTILINE)
 
 
 def unpinned(workflow: Path) -> list[str]:
@@ -29,10 +31,26 @@ def unpinned(workflow: Path) -> list[str]:
     return found
 
 
+def unexplained_suppressions(workflow: Path) -> list[str]:
+    """zizmor suppressions with no reason after them on their line: each one
+    hides a finding, so it must say why that finding does not apply."""
+    found = []
+    for match in SUPPRESSION.finditer(workflow.read_text()):
+        if len(match.group(1).strip()) < 10:
+            found.append(f"{workflow.name}: {match.group(0).strip()}")
+    return found
+
+
+def steps(workflow: Path, job: str) -> list[dict]:
+    """The steps of ``job`` in ``workflow``, in order."""
+    return yaml.safe_load(workflow.read_text())["jobs"][job]["steps"]
+
+
 def problems(workflows: list[Path], repo: Path) -> list[str]:
     """Every finding of the checks above on ``workflows``, which live in the
     git repository ``repo`` (actionlint needs one); empty when all pass."""
     found = [line for workflow in workflows for line in unpinned(workflow)]
+    found += [line for workflow in workflows for line in unexplained_suppressions(workflow)]
     names = [str(w) for w in workflows]
     for cmd in (
         ["actionlint", "-no-color", *names],

@@ -132,39 +132,40 @@ def test_template_update_workflow_makes_one_commit_and_describes_the_release(tmp
     commit_all(template, "A fix")
     git(template, "tag", "999.0.1")
 
-    outputs, runner_temp = tmp_path / "outputs", tmp_path / "runner"
+    runner_temp, summary = tmp_path / "runner", tmp_path / "summary.md"
     runner_temp.mkdir()
-    outputs.touch()
     env = dict(
         build_env,
-        GITHUB_OUTPUT=str(outputs),
+        GITHUB_STEP_SUMMARY=str(summary),
         RUNNER_TEMP=str(runner_temp),
         DRY_RUN="1",
         GH_TOKEN="not-used-in-a-dry-run",
     )
-    printed = []
-    for step in run_steps(service / ".github/workflows/template-update.yml", "update"):
-        produced = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
-        condition = step.get("if", "")
-        if condition and not produced.get(re.search(r"outputs\.(\w+)", condition).group(1)):
+    printed, produced = {}, {}  # stdout by step name; outputs by step id
+    for index, step in enumerate(
+        run_steps(service / ".github/workflows/template-update.yml", "update")
+    ):
+        if not holds(step.get("if", ""), produced):
             continue
         step_env = {
             k: re.sub(
-                r"\$\{\{ steps\.\w+\.outputs\.(\w+) \}\}",
-                lambda m, produced=produced: produced.get(m.group(1), ""),
+                r"\$\{\{ steps\.(\w+)\.outputs\.([\w-]+) \}\}",
+                lambda m: produced.get(m.group(1), {}).get(m.group(2), ""),
                 str(v),
             )
             for k, v in step.get("env", {}).items()
             if "secrets." not in str(v)
         }
-        printed.append(
-            run(
-                ["bash", "-eo", "pipefail", "-c", step["run"]],
-                cwd=service,
-                env=env | step_env,
-                timeout=900,
-            ).stdout
-        )
+        outputs = runner_temp / f"outputs-{index}"
+        outputs.touch()
+        printed[step["name"]] = run(
+            ["bash", "-eo", "pipefail", "-c", step["run"]],
+            cwd=service,
+            env=env | step_env | {"GITHUB_OUTPUT": str(outputs)},
+            timeout=900,
+        ).stdout
+        lines = outputs.read_text().splitlines()
+        produced[step.get("id", "")] = dict(line.split("=", 1) for line in lines)
 
     branch = "template-update/999.0.1"
     assert git(service, "rev-parse", "--abbrev-ref", "HEAD").strip() == branch
@@ -172,6 +173,24 @@ def test_template_update_workflow_makes_one_commit_and_describes_the_release(tmp
     changed = set(git(service, "diff", "--name-only", f"main..{branch}").split())
     assert {".copier-answers.yml", "Makefile"} <= changed
     assert git(service, "status", "--porcelain").strip() == ""
-    body = printed[-1]
+    body = printed["describe the release"]
     assert "Template release 999.0.1" in body and "- The Makefile gains a comment." in body
     assert "Conflicts" not in body
+    # No GitHub App here: the run says so, and the pull request says CI has not run.
+    assert "CI has not run" in body
+    assert "TEMPLATE_UPDATE_APP_CLIENT_ID" in summary.read_text()
+    assert printed["push the update branch"].startswith("Dry run")
+    assert printed["open the pull request"].startswith("Dry run")
+
+
+def holds(condition: str, produced: dict[str, dict[str, str]]) -> bool:
+    """A step's ``if:`` as GitHub would decide it here: ``A == ''``/``A != ''``
+    terms joined by ``&&``, step outputs as earlier steps wrote them, and no
+    repository variables set (no GitHub App)."""
+    for term in filter(None, (t.strip() for t in condition.split("&&"))):
+        name, op = re.fullmatch(r"([\w.-]+) (==|!=) ''", term).groups()
+        output = re.fullmatch(r"steps\.(\w+)\.outputs\.([\w-]+)", name)
+        value = produced.get(output.group(1), {}).get(output.group(2), "") if output else ""
+        if (value == "") != (op == "=="):
+            return False
+    return True
