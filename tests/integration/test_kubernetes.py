@@ -6,14 +6,18 @@ drifts from the image fails here.
 What Docker stands in for: the pod's user and group, read-only root,
 dropped capabilities, no privilege escalation, each emptyDir as a tmpfs,
 the ConfigMap's settings and a Secret's keys as the environment, and each
-probe's path and port as a request to the container. What it cannot show:
+probe's path and port as a request to the container, and a pod that reaches
+the web Service directly as a request from the host. What it cannot show:
 scheduling, the Ingress, NetworkPolicies, the HPA and PDB, and the preStop
 pause (a real cluster would)."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import secrets
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -162,5 +166,66 @@ def test_the_web_pod_answers_its_probes_under_its_constraints(cluster_less):
         assert "django_http" in http_get(metrics)[1]
         user = docker("exec", app, "id", "-u").strip()
         assert user == str(pod["securityContext"]["runAsUser"])
+    finally:
+        remove(app)
+
+
+def access_record(container: str, marker: str) -> dict:
+    """gunicorn's JSON access-log record of the request whose path carries ``marker``."""
+
+    def record():
+        for line in docker("logs", container).splitlines():
+            if marker in line and line.startswith("{"):
+                entry = json.loads(line)
+                if entry.get("logger") == "gunicorn.access":
+                    return entry
+        return None
+
+    return wait_until(record, 10, f"access log record for {marker}")
+
+
+@pytest.mark.parametrize("variant", NAMES, indirect=True)
+def test_the_web_pod_believes_no_forwarded_header_by_default(cluster_less):
+    _, container, flags = as_declared(cluster_less, "overlays/production", "Deployment/web")
+    settings = built(cluster_less["path"], "overlays/production")["ConfigMap"]["data"]
+    port = next(p["containerPort"] for p in container["ports"] if p["name"] == "http")
+    app = unique("k8s-spoof")
+    docker(
+        "run",
+        "-d",
+        "--name",
+        app,
+        "--network",
+        cluster_less["net"],
+        "-p",
+        f"127.0.0.1::{port}",
+        *flags,
+        cluster_less["tag"],
+    )
+    try:
+        address = ("127.0.0.1", host_port(app, port))
+        wait_until(
+            lambda: http_get(f"http://{address[0]}:{address[1]}/healthz")[0] == 200, 60, "/healthz"
+        )
+        # Any pod in the cluster reaching the Service, claiming HTTPS and another client.
+        marker = uuid.uuid4().hex
+        conn = http.client.HTTPConnection(*address, timeout=10)
+        conn.request(
+            "GET",
+            f"/k8s-{marker}",
+            headers={
+                "Host": settings["DJANGO_ALLOWED_HOSTS"].split(",")[0],
+                "X-Forwarded-For": "198.51.100.66",
+                "X-Forwarded-Proto": "https",
+            },
+        )
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        # Still plain HTTP to the app: Django sends HSTS only on a request it believes secure.
+        assert response.status == 404, response.status
+        assert response.getheader("Strict-Transport-Security") is None
+        # REMOTE_ADDR stays the real peer, not the claimed client.
+        assert access_record(app, marker)["client"] != "198.51.100.66"
     finally:
         remove(app)
