@@ -50,3 +50,11 @@ def test_no_missing_migrations():
     call_command("makemigrations", "--check", "--dry-run", stdout=out)
 
     assert "No changes detected" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_notes_view_refuses_writes(client):
+    response = client.post("/notes/", {"title": "Sneaky"}, secure=True)
+
+    assert response.status_code == 405
+    assert not Note.objects.exists()

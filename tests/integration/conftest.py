@@ -45,6 +45,8 @@ def production(variant, build_env):
         # in 20 s, and beat runs the example periodic task every 5 s.
         "CELERY_VISIBILITY_TIMEOUT": "20",
         "NOTES_SUMMARY_INTERVAL": "5",
+        # The example view takes ?work_seconds=N, for the tests that need a slow task.
+        "NOTES_SLOW_WORK_ALLOWED": "true",
     })  # fmt: skip
     try:
         yield stack

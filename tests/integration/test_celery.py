@@ -5,16 +5,24 @@ stopped or killed mid-task loses no task and completes none twice; a Redis
 restart under a stream of tasks loses none queued after it is back.
 
 The stack runs with a 20 s visibility timeout and a 5 s beat interval
-(tests/integration/conftest.py). Tasks are followed by their IDs in the
-worker's JSON log lines; the example task logs "summarised note N" once per
-note it summarises (a second delivery logs "already summarised")."""
+(tests/integration/conftest.py), where the example view accepts
+``?work_seconds=N``. Summaries are queued as a staff user holding
+notes.add_notesummary, logged in through the admin's form. Tasks are followed
+by their IDs in the worker's JSON log lines; the example task logs
+"summarised note N" once per note it summarises (a second delivery logs
+"already summarised")."""
 
 from __future__ import annotations
 
 import http.client
+import http.cookiejar
 import json
+import re
 import threading
 import time
+import urllib.parse
+import urllib.request
+import uuid
 
 import pytest
 
@@ -38,11 +46,58 @@ def new_note(stack: Stack, words: int = 3) -> int:
     return int(out.strip().splitlines()[-1])
 
 
-def queue(stack: Stack, note: int, work_seconds: float = 0) -> str:
-    """POST the note's summary through the proxy; the queued task's ID."""
-    response = stack.through_proxy(
-        f"/notes/{note}/summary/?work_seconds={work_seconds}", method="POST"
+# Headers of the sessions writer() made, by compose project and permission.
+_SESSIONS: dict[tuple[str, bool], dict[str, str]] = {}
+
+
+def writer(stack: Stack, permitted: bool = True) -> dict[str, str]:
+    """Headers that make a request through the proxy come from a logged-in
+    staff user, holding notes.add_notesummary when ``permitted``: its
+    cookies (session and CSRF), the CSRF token in X-CSRFToken, and a
+    same-origin Referer, as a browser's script sends them. The user is made
+    in web and logs in through the admin's form, once per stack and kind."""
+    key = (stack.env["COMPOSE_PROJECT_NAME"], permitted)
+    if key in _SESSIONS:
+        return _SESSIONS[key]
+    username, password = f"writer-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    code = (
+        "from django.contrib.auth import get_user_model\n"
+        "from django.contrib.auth.models import Permission\n"
+        f"user = get_user_model().objects.create_user({username!r}, password={password!r}, "
+        "is_staff=True)\n"
     )
+    if permitted:
+        code += (
+            "user.user_permissions.add(Permission.objects.get("
+            "content_type__app_label='notes', codename='add_notesummary'))\n"
+        )
+    stack.compose("exec", "-T", "web", "python", "manage.py", "shell", "-c", code)
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=stack.proxy_trust()),
+        urllib.request.HTTPCookieProcessor(jar),
+    )
+    url = f"https://localhost:{stack.port('proxy', 443)}/admin/login/"
+    page = opener.open(url).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    fields = {"csrfmiddlewaretoken": token, "username": username, "password": password}
+    form = urllib.parse.urlencode({**fields, "next": "/admin/"})
+    request = urllib.request.Request(url, data=form.encode(), headers={"Referer": url})
+    with opener.open(request) as response:
+        assert response.geturl().endswith("/admin/"), response.geturl()
+    cookies = {cookie.name: cookie.value for cookie in jar}
+    _SESSIONS[key] = {
+        "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
+        "X-CSRFToken": cookies["csrftoken"],
+        "Referer": url,
+    }
+    return _SESSIONS[key]
+
+
+def queue(stack: Stack, note: int, work_seconds: float = 0) -> str:
+    """POST the note's summary through the proxy as writer(); the queued task's ID."""
+    query = f"?work_seconds={work_seconds}" if work_seconds else ""
+    response = stack.through_proxy(f"/notes/{note}/summary/{query}", method="POST", **writer(stack))
     assert response.status == 202, response.body
     return json.loads(response.body)["task"]
 
@@ -137,11 +192,14 @@ def test_redis_restarted_under_a_stream_of_tasks_loses_none_queued_after(product
     redis = production.container("redis")
     accepted: list[tuple[float, str]] = []
     refused: list[tuple[float, str]] = []
+    headers = writer(production)  # logged in before Redis, which holds sessions, goes away
 
     def stream() -> None:
         for note in notes:  # about three tasks a second, bounded by the notes
             try:
-                response = production.through_proxy(f"/notes/{note}/summary/", method="POST")
+                response = production.through_proxy(
+                    f"/notes/{note}/summary/", method="POST", **headers
+                )
             except (OSError, http.client.HTTPException) as error:  # counted, never fatal
                 refused.append((time.monotonic(), repr(error)))
             else:
