@@ -26,6 +26,10 @@ def test_the_app_role_is_refused_every_privileged_statement(production):
     assert results.pop("attributes") == [False, False, False]
     for name in PRIVILEGED:
         assert refused(results[name]), (name, results[name])
+    # Nor can code running in web read the superuser's password.
+    seen = run(["docker", "exec", production.container("web"), "printenv", "POSTGRES_PASSWORD"],
+               check=False).stdout.strip()  # fmt: skip
+    assert seen == ""
 
 
 def test_redis_refuses_a_client_without_its_password(production):
