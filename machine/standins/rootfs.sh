@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Build a minimal Debian root filesystem and print it as a tar stream, for
 # `docker import` under the official slim image's name.
-# Takes: SUITE (bookworm, trixie) and MIRROR. Prints: the tar on stdout.
-# Relies on: debootstrap's minbase variant, then the same trimming the
-# official debian:*-slim images do (no docs, man pages, locales, apt lists).
+# Takes: SUITE (bookworm, trixie, forky) and MIRROR. Prints: the tar on stdout.
+# Relies on: debootstrap's minbase variant, which must check the archive's
+# signature (--force-check-gpg: no keyring is an error, not a skipped check),
+# then the same trimming the official debian:*-slim images do (no docs, man
+# pages, locales, apt lists).
 set -euo pipefail
 suite=$1 mirror=$2
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
-debootstrap --variant=minbase "$suite" "$root" "$mirror" >&2
+# A suite newer than this debootstrap (forky on bookworm's) has no script of
+# its own yet; Debian's testing and unstable suites are all built by sid's.
+script=/usr/share/debootstrap/scripts/$suite
+[ -e "$script" ] || script=/usr/share/debootstrap/scripts/sid
+debootstrap --variant=minbase --force-check-gpg "$suite" "$root" "$mirror" "$script" >&2
 # Keep later `apt-get install` layers slim, as the official image does.
 cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'CFG'
 path-exclude /usr/share/doc/*
