@@ -1,4 +1,5 @@
-# Stand-in for the official caddy:2 image, from Debian's caddy package.
+# Stand-in for the official caddy:2.N image, from Debian's caddy package
+# (2.6: older than the tag it stands in for, and enough for our Caddyfile).
 # Honours the contract the template relies on: the Caddyfile at
 # /etc/caddy/Caddyfile, certificates and state in /data, autosaved config in
 # /config, `caddy run` as the command, ports 80, 443 (TCP and UDP).
