@@ -8,6 +8,7 @@ stack, bounded in requests and seconds."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 import time
@@ -106,10 +107,23 @@ def test_the_proxy_keeps_probes_and_metrics_inside(production):
 
 
 def test_the_proxy_refuses_a_body_over_its_limit(production):
-    response = production.through_proxy(
-        "/notes/", method="POST", **{"Content-Length": str(11 * 1024 * 1024)}
-    )
-    assert response.status == 413
+    def post(size: int) -> int:
+        conn = http.client.HTTPSConnection(
+            "localhost", production.port("proxy", 443), context=production.proxy_trust(), timeout=30
+        )
+        try:
+            conn.request("POST", "/admin/login/", body=b"x" * size, headers={"Host": "localhost"})
+            return conn.getresponse().status
+        except (ConnectionError, ssl.SSLError):
+            return 0
+        finally:
+            conn.close()
+
+    # Under the limit the app answers (CSRF refuses the form); over it, Caddy
+    # stops reading at 10 MB: 413 since Caddy 2.7, 502 from the 2.6 stand-in.
+    assert post(1024 * 1024) == 403
+    assert post(11 * 1024 * 1024) in {413, 502}
+    assert "request body too large" in production.logs("proxy")
 
 
 def test_the_proxy_drops_a_client_that_never_finishes_its_headers(production):
