@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import base64
 import http.client
+import http.cookiejar
 import ipaddress
 import json
+import re
 import secrets
 import ssl
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,3 +209,47 @@ def wait_healthy(stack: Stack, service: str, within: float = 60) -> None:
         f"{service} healthy",
         every=0.5,
     )
+
+
+def access_record(container: str, marker: str) -> dict:
+    """gunicorn's JSON access-log record, in ``container``'s output, of the
+    request whose path carries ``marker`` (waiting up to 10 s for gunicorn
+    to write it). Raises ``AssertionError`` when none appears."""
+
+    def record():
+        proc = run(["docker", "logs", container])
+        for line in (proc.stdout + proc.stderr).splitlines():
+            if marker in line and line.startswith("{"):
+                entry = json.loads(line)
+                if entry.get("logger") == "gunicorn.access":
+                    return entry
+        return None
+
+    return wait_until(record, 10, f"access log record for {marker}")
+
+
+def admin_session(stack: Stack, username: str, password: str) -> dict[str, str]:
+    """Log ``username`` in through the proxy with the admin's form, as a
+    browser does; return the headers that make later requests come from that
+    session: its cookies (session and CSRF), the CSRF token in X-CSRFToken
+    and a same-origin Referer. Raises ``AssertionError`` when the login does
+    not land on /admin/."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=stack.proxy_trust()),
+        urllib.request.HTTPCookieProcessor(jar),
+    )
+    url = f"https://localhost:{stack.port('proxy', 443)}/admin/login/"
+    page = opener.open(url).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    fields = {"csrfmiddlewaretoken": token, "username": username, "password": password}
+    form = urllib.parse.urlencode({**fields, "next": "/admin/"})
+    request = urllib.request.Request(url, data=form.encode(), headers={"Referer": url})
+    with opener.open(request) as response:
+        assert response.geturl().endswith("/admin/"), response.geturl()
+    cookies = {cookie.name: cookie.value for cookie in jar}
+    return {
+        "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
+        "X-CSRFToken": cookies["csrftoken"],
+        "Referer": url,
+    }

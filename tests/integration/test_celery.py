@@ -17,11 +17,8 @@ from __future__ import annotations
 import http.client
 import http.cookiejar
 import json
-import re
 import threading
 import time
-import urllib.parse
-import urllib.request
 import uuid
 
 import pytest
@@ -30,7 +27,7 @@ from harness.docker import docker
 from harness.http import wait_until
 from harness.questions import integration_variants
 from harness.report import report
-from harness.stack import Stack, wait_healthy
+from harness.stack import Stack, admin_session, wait_healthy
 
 NAMES = [name for name, answers in integration_variants().items() if answers.get("celery")]
 pytestmark = pytest.mark.parametrize("variant", NAMES, indirect=True)
@@ -72,25 +69,7 @@ def writer(stack: Stack, permitted: bool = True) -> dict[str, str]:
             "content_type__app_label='notes', codename='add_notesummary'))\n"
         )
     stack.compose("exec", "-T", "web", "python", "manage.py", "shell", "-c", code)
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(
-        urllib.request.HTTPSHandler(context=stack.proxy_trust()),
-        urllib.request.HTTPCookieProcessor(jar),
-    )
-    url = f"https://localhost:{stack.port('proxy', 443)}/admin/login/"
-    page = opener.open(url).read().decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    fields = {"csrfmiddlewaretoken": token, "username": username, "password": password}
-    form = urllib.parse.urlencode({**fields, "next": "/admin/"})
-    request = urllib.request.Request(url, data=form.encode(), headers={"Referer": url})
-    with opener.open(request) as response:
-        assert response.geturl().endswith("/admin/"), response.geturl()
-    cookies = {cookie.name: cookie.value for cookie in jar}
-    _SESSIONS[key] = {
-        "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
-        "X-CSRFToken": cookies["csrftoken"],
-        "Referer": url,
-    }
+    _SESSIONS[key] = admin_session(stack, username, password)
     return _SESSIONS[key]
 
 

@@ -14,7 +14,6 @@ pause (a real cluster would)."""
 from __future__ import annotations
 
 import http.client
-import json
 import secrets
 import time
 import uuid
@@ -29,6 +28,7 @@ from harness.proc import run
 from harness.questions import integration_variants
 from harness.render import answers_of
 from harness.report import report
+from harness.stack import access_record
 
 NAMES = [name for name, answers in integration_variants().items() if answers.get("kubernetes")]
 
@@ -168,20 +168,6 @@ def test_the_web_pod_answers_its_probes_under_its_constraints(cluster_less):
         assert user == str(pod["securityContext"]["runAsUser"])
     finally:
         remove(app)
-
-
-def access_record(container: str, marker: str) -> dict:
-    """gunicorn's JSON access-log record of the request whose path carries ``marker``."""
-
-    def record():
-        for line in docker("logs", container).splitlines():
-            if marker in line and line.startswith("{"):
-                entry = json.loads(line)
-                if entry.get("logger") == "gunicorn.access":
-                    return entry
-        return None
-
-    return wait_until(record, 10, f"access log record for {marker}")
 
 
 @pytest.mark.parametrize("variant", NAMES, indirect=True)

@@ -5,12 +5,9 @@ OTLP, received here by the stack's own fake listeners (harness.stack)."""
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
 import re
 import time
-import urllib.parse
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,7 +18,7 @@ from harness.http import wait_until
 from harness.proc import run
 from harness.questions import integration_variants
 from harness.render import answers_of
-from harness.stack import Stack, wait_healthy
+from harness.stack import Stack, admin_session, wait_healthy
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -219,31 +216,6 @@ def test_without_a_dsn_sentry_opens_no_connection(production):
     assert out.strip().splitlines()[-1] == "False []"
 
 
-def log_in(stack: Stack, username: str, password: str) -> int:
-    """Log into the admin through the proxy, as a browser does; return the
-    status of the login form's POST."""
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(
-        urllib.request.HTTPSHandler(context=stack.proxy_trust()),
-        urllib.request.HTTPCookieProcessor(jar),
-    )
-    url = f"https://localhost:{stack.port('proxy', 443)}/admin/login/"
-    page = opener.open(url).read().decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    form = urllib.parse.urlencode(
-        {
-            "csrfmiddlewaretoken": token,
-            "username": username,
-            "password": password,
-            "next": "/admin/",
-        }
-    )
-    request = urllib.request.Request(url, data=form.encode(), headers={"Referer": url})
-    with opener.open(request) as response:
-        assert response.geturl().endswith("/admin/"), response.geturl()
-        return response.status
-
-
 @answering("opentelemetry")
 def test_one_request_is_one_trace_with_django_database_and_redis_spans(production):
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -259,7 +231,7 @@ def test_one_request_is_one_trace_with_django_database_and_redis_spans(productio
     )
     # The login checks the password in Postgres and writes the session through
     # Redis to Postgres: one request, both stores.
-    log_in(production, "tracer", password)
+    admin_session(production, "tracer", password)
 
     def traces():
         scopes: dict[bytes, set[str]] = {}

@@ -9,7 +9,6 @@ test plumbing the stack gets)."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import threading
 import time
 import uuid
@@ -19,22 +18,7 @@ from harness.http import http_get, wait_until
 from harness.load import Load, failures
 from harness.proc import run
 from harness.report import report
-from harness.stack import Stack, wait_healthy
-
-
-def access_record(stack: Stack, marker: str) -> dict:
-    """The JSON access-log record of the request whose path carries ``marker``
-    (waiting for gunicorn to write it)."""
-
-    def record():
-        for line in stack.logs("web").splitlines():
-            if marker in line and line.startswith("{"):
-                entry = json.loads(line)
-                if entry.get("logger") == "gunicorn.access":
-                    return entry
-        return None
-
-    return wait_until(record, 10, f"access log record for {marker}")
+from harness.stack import Stack, access_record, wait_healthy
 
 
 def test_only_the_proxy_publishes_ports(production):
@@ -62,7 +46,7 @@ def test_spoofed_forwarded_headers_sent_around_the_proxy_change_nothing(producti
     # X-Forwarded-For: the app logs the real peer, not the claimed client.
     marker = uuid.uuid4().hex
     production.direct(f"/notes/?spoof={marker}", **{"X-Forwarded-For": "6.6.6.6"})
-    assert access_record(production, marker)["client"] != "6.6.6.6"
+    assert access_record(production.container("web"), marker)["client"] != "6.6.6.6"
 
 
 def test_through_the_proxy_the_app_sees_https_and_the_client(production):
@@ -76,7 +60,7 @@ def test_through_the_proxy_the_app_sees_https_and_the_client(production):
     assert "max-age=" in response.headers["Strict-Transport-Security"]
     # The client Caddy saw (the host side of the edge network), neither the
     # spoofed address nor the proxy's own.
-    client = access_record(production, marker)["client"]
+    client = access_record(production.container("web"), marker)["client"]
     addresses = {
         c: docker(
             "inspect",
