@@ -100,10 +100,23 @@ def serves_rows(name: str) -> None:
         docker("stop", name)
 
 
-@pytest.mark.parametrize("major", questions()["postgres_version"]["choices"])
+# Debian packages no PostgreSQL 16, so where no registry answers there is no
+# postgres:16 to run (machine/prepare warns); every other offered major is.
+WITHOUT_STANDIN = {16}
+OFFERED = questions()["postgres_version"]["choices"]
+
+
+def test_every_offered_major_but_16_has_an_image_here():
+    missing = {
+        major
+        for major in OFFERED
+        if run(["docker", "image", "inspect", f"postgres:{major}"], check=False).returncode
+    }
+    assert missing <= WITHOUT_STANDIN, missing
+
+
+@pytest.mark.parametrize("major", [m for m in OFFERED if m not in WITHOUT_STANDIN])
 def test_each_offered_major_keeps_its_data_where_its_official_image_does(major):
-    if run(["docker", "image", "inspect", f"postgres:{major}"], check=False).returncode:
-        pytest.skip(f"no postgres:{major} here: no registry, no Debian package (prepare said so)")
     pgdata, mount = layout(major)
     name, volume = unique(f"pg{major}-layout"), unique(f"pg{major}-layout-data")
     try:
