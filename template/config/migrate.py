@@ -7,8 +7,8 @@ lock, so each statement here waits at most DATABASE_LOCK_TIMEOUT_MS for a
 lock (default 3000) and runs at most DATABASE_STATEMENT_TIMEOUT_MS (default
 300000, not the app's 30 s); config/settings.py reads both. A lock not taken
 in time fails the attempt, naming the table and who holds it, and the whole
-``migrate`` is tried again after 2, 4, 8... s (at most MIGRATE_RETRY_CAP_S,
-default 30), MIGRATE_ATTEMPTS times in all (default 5).
+``migrate`` is tried again after 2, 4, 8... s (at most RETRY_CAP_S),
+MIGRATE_ATTEMPTS times in all (default 5).
 
 Exit status: 0 when migrated; 75 (EX_TEMPFAIL) when every attempt met a held
 lock; whatever ``migrate`` raises otherwise (a traceback, status 1).
@@ -26,6 +26,8 @@ LOCK_TIMEOUT_MS = int(os.environ.setdefault("DATABASE_LOCK_TIMEOUT_MS", "3000"))
 os.environ.setdefault("DATABASE_STATEMENT_TIMEOUT_MS", "300000")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.service_settings")
 
+# The longest pause between attempts (s): the backoff doubles up to it.
+RETRY_CAP_S = 30.0
 # Postgres's SQLSTATE for "canceling statement due to lock timeout".
 LOCK_NOT_AVAILABLE = "55P03"
 # The table a DDL statement locks: the first quoted name after TABLE or ON.
@@ -110,6 +112,6 @@ if __name__ == "__main__":
         migrate(
             sys.argv[1:],
             attempts=max(1, int(os.environ.get("MIGRATE_ATTEMPTS", "5"))),
-            cap=float(os.environ.get("MIGRATE_RETRY_CAP_S", "30")),
+            cap=RETRY_CAP_S,
         )
     )
