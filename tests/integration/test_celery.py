@@ -295,3 +295,37 @@ def test_a_redis_outage_past_the_liveness_limit_restarts_no_worker(production):
     assert health == "healthy", health
     assert after == before, (before, after)
     wait_healthy(production, "worker", within=60)
+
+
+def test_the_clear_sessions_task_deletes_expired_sessions_only(production):
+    make = (
+        "from datetime import timedelta\n"
+        "from django.contrib.sessions.backends.db import SessionStore\n"
+        "from django.contrib.sessions.models import Session\n"
+        "from django.utils import timezone\n"
+        "keys = []\n"
+        "for age in (-1, 1):\n"
+        "    s = SessionStore(); s['probe'] = 1; s.create()\n"
+        "    Session.objects.filter(pk=s.session_key).update("
+        "expire_date=timezone.now() + timedelta(days=age))\n"
+        "    keys.append(s.session_key)\n"
+        "print(*keys)\n"
+    )
+    out = production.compose("exec", "-T", "web", "python", "manage.py", "shell", "-c", make)
+    expired, live = out.split()[-2:]
+    present = (
+        "from django.contrib.sessions.models import Session; print(sorted(Session.objects"
+        f".filter(pk__in=[{expired!r}, {live!r}]).values_list('pk', flat=True)))"
+    )
+
+    def remaining() -> list[str]:
+        shell = ("exec", "-T", "web", "python", "manage.py", "shell", "-c", present)
+        return json.loads(production.compose(*shell).splitlines()[-1].replace("'", '"'))
+
+    assert remaining() == sorted([expired, live])
+    production.compose(
+        "exec", "-T", "worker", "celery", "-A", "config", "call", "config.clear_expired_sessions"
+    )
+    wait_until(lambda: expired not in remaining(), 30, "the expired session deleted")
+    # The live one stays: nobody is logged out early.
+    assert remaining() == [live]
