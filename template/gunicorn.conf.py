@@ -30,6 +30,11 @@ worker_tmp_dir = "/dev/shm"  # noqa: S108
 graceful_timeout = 8
 # A worker silent this long (seconds) is killed and replaced.
 timeout = 30
+# Seconds an idle kept-alive connection stays open. It must outlast the
+# proxy's own idle timeout for connections to us (Caddy's reverse_proxy: 2 min;
+# ingress-nginx and AWS ALB: 60 s), or gunicorn closes one the proxy is
+# reusing and that request gets a 502. Over 600 s behind Google's load balancers.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 125))
 # X-Forwarded-* are trusted only from these addresses (the reverse proxy's,
 # comma-separated); none by default, so a client that reaches the app
 # directly cannot claim HTTPS or another path prefix.

@@ -4,12 +4,18 @@ The ID comes from the X-Request-ID header when a proxy set one (Caddy in the
 production stack sets its own for every request, replacing what a client
 sent), else is made here; it is returned in X-Request-ID, put on every log
 record of the request by RequestIDFilter, and left in the WSGI environ for
-gunicorn's access log line.
+gunicorn's access log line and for django.request's line, which Django
+writes after every middleware has returned.
+
+Also RateLimitFilter, which keeps a failing dependency's repeated log
+records (an ignored cache error on every request) to one per interval.
 """
 
 import contextvars
 import logging
 import re
+import threading
+import time
 import uuid
 
 from django.http import HttpRequest
@@ -46,8 +52,43 @@ class RequestIDMiddleware:
 
 
 class RequestIDFilter(logging.Filter):
-    """Add ``request_id`` (the current request's, or None) to every record."""
+    """Add ``request_id`` to every record: the current request's, else that
+    of the request the record names (django.request logs 4xx and 5xx
+    responses with ``extra={"request": ...}`` once the middleware has
+    returned), else None. Returns True: it drops nothing."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id.get()
+        current = request_id.get()
+        if current is None:
+            meta = getattr(getattr(record, "request", None), "META", None)
+            current = meta.get(ENVIRON_KEY) if isinstance(meta, dict) else None
+        record.request_id = current
+        return True
+
+
+class RateLimitFilter(logging.Filter):
+    """Let one record per logger through every ``seconds`` (per process),
+    dropping the rest; the next one let through says in ``suppressed`` how
+    many were dropped since the last.
+
+    Takes ``seconds`` (default 60). Returns, per record, whether to emit it.
+    On a logger (not a handler), so dropped records reach no handler at all,
+    Sentry's included.
+    """
+
+    def __init__(self, seconds: float = 60.0) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+        self._dropped: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next.get(record.name, 0.0):
+                self._dropped[record.name] = self._dropped.get(record.name, 0) + 1
+                return False
+            self._next[record.name] = now + self.seconds
+            record.suppressed = self._dropped.pop(record.name, 0)
         return True

@@ -2,7 +2,8 @@
 answer celery: tasks queued through the example view run in the worker
 against the real Redis and Postgres; beat sends the periodic task; a worker
 stopped or killed mid-task loses no task and completes none twice; a Redis
-restart under a stream of tasks loses none queued after it is back.
+restart under a stream of tasks loses none queued after it is back; Redis
+hung longer than the liveness limit restarts no worker.
 
 The stack runs with a 20 s visibility timeout and a 5 s beat interval
 (tests/integration/conftest.py), where the example view accepts
@@ -15,13 +16,14 @@ by their IDs in the worker's JSON log lines; the example task logs
 from __future__ import annotations
 
 import http.client
-import http.cookiejar
 import json
+import subprocess
 import threading
 import time
 import uuid
 
 import pytest
+import yaml
 
 from harness.docker import docker
 from harness.http import wait_until
@@ -215,3 +217,93 @@ def test_redis_restarted_under_a_stream_of_tasks_loses_none_queued_after(product
     )
     restarted = docker("inspect", "-f", "{{.State.StartedAt}}", worker).strip() != worker_started
     assert not restarted, "\n".join(production.logs("worker").splitlines()[-40:])
+
+
+def exit_status(container: str, *command: str, timeout: float = 30) -> int | None:
+    """``command``'s exit status in ``container``; None when it did not end in time."""
+    try:
+        return subprocess.run(
+            ["docker", "exec", container, *command], capture_output=True, timeout=timeout
+        ).returncode
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def test_a_redis_outage_past_the_liveness_limit_restarts_no_worker(production):
+    worker = production.container("worker")
+    state = "{{.State.StartedAt}} {{.RestartCount}}"
+    before = docker("inspect", "-f", state, worker).strip()
+    # The checks as the stack and the manifests run them.
+    (compose_check,) = json.loads(
+        docker("inspect", "-f", "{{json .Config.Healthcheck.Test}}", worker)
+    )[1:]
+    manifest = production.path / "deploy/kubernetes/base/worker.yaml"
+    probes = [["sh", "-c", compose_check]]
+    if manifest.exists():
+        (deployment, *_) = yaml.safe_load_all(manifest.read_text())
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        probes.append(container["livenessProbe"]["exec"]["command"])
+    old_ping = ["sh", "-c", "timeout 20 celery -A config inspect ping "
+                "--destination celery@$HOSTNAME --timeout 5"]  # fmt: skip
+    redis = production.container("redis")
+    results: list[tuple[float, list[int | None]]] = []
+    docker("pause", redis)  # hung, not gone: connections stay open and get no answer
+    paused = time.monotonic()
+    try:
+        old = exit_status(worker, *old_ping)
+        # Past the heartbeat's 60 s limit, and past three failures of the old 30 s probe.
+        while time.monotonic() - paused < 95:
+            results.append(
+                (time.monotonic() - paused, [exit_status(worker, *probe) for probe in probes])
+            )
+            time.sleep(10)
+        health = docker("inspect", "-f", "{{.State.Health.Status}}", worker).strip()
+    finally:
+        docker("unpause", redis)
+    outage = time.monotonic() - paused
+    after = docker("inspect", "-f", state, worker).strip()
+    report(
+        f"celery worker with Redis paused {outage:.0f} s: old ping check exit {old}, "
+        f"liveness checks {sum(all(s == 0 for s in r) for _, r in results)}/{len(results)} "
+        f"passed, health {health}, restarted: {after != before}"
+    )
+    # The pause was real: the broker-bound check failed.
+    assert old != 0
+    assert all(status == [0] * len(probes) for _, status in results), results
+    assert health == "healthy", health
+    assert after == before, (before, after)
+    wait_healthy(production, "worker", within=60)
+
+
+def test_the_clear_sessions_task_deletes_expired_sessions_only(production):
+    make = (
+        "from datetime import timedelta\n"
+        "from django.contrib.sessions.backends.db import SessionStore\n"
+        "from django.contrib.sessions.models import Session\n"
+        "from django.utils import timezone\n"
+        "keys = []\n"
+        "for age in (-1, 1):\n"
+        "    s = SessionStore(); s['probe'] = 1; s.create()\n"
+        "    Session.objects.filter(pk=s.session_key).update("
+        "expire_date=timezone.now() + timedelta(days=age))\n"
+        "    keys.append(s.session_key)\n"
+        "print(*keys)\n"
+    )
+    out = production.compose("exec", "-T", "web", "python", "manage.py", "shell", "-c", make)
+    expired, live = out.split()[-2:]
+    present = (
+        "from django.contrib.sessions.models import Session; print(sorted(Session.objects"
+        f".filter(pk__in=[{expired!r}, {live!r}]).values_list('pk', flat=True)))"
+    )
+
+    def remaining() -> list[str]:
+        shell = ("exec", "-T", "web", "python", "manage.py", "shell", "-c", present)
+        return json.loads(production.compose(*shell).splitlines()[-1].replace("'", '"'))
+
+    assert remaining() == sorted([expired, live])
+    production.compose(
+        "exec", "-T", "worker", "celery", "-A", "config", "call", "config.clear_expired_sessions"
+    )
+    wait_until(lambda: expired not in remaining(), 30, "the expired session deleted")
+    # The live one stays: nobody is logged out early.
+    assert remaining() == [live]

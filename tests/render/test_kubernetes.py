@@ -17,6 +17,7 @@ from kubernetes_validate.utils import all_versions
 
 from harness.proc import run
 from harness.render import answers_of
+from harness.report import report
 
 # Custom resources: not in kubernetes-validate's built-in schemas, and the
 # gateway-api CRD schemas are not available offline to vendor, so schema
@@ -24,7 +25,9 @@ from harness.render import answers_of
 # assert their fields instead.
 GATEWAY_API = "gateway.networking.k8s.io/"
 # Every pod the manifests run, by its component label.
-WORKLOADS = {"Deployment", "Job"}
+WORKLOADS = {"Deployment", "Job", "CronJob"}
+# PostgreSQL's default max_connections (100) less superuser_reserved_connections (3).
+USABLE_CONNECTIONS = 97
 
 
 def newest_two_minors() -> list[str]:
@@ -70,14 +73,64 @@ def selects(selector: dict, labels: dict[str, str]) -> bool:
     return True
 
 
+def pod_template(doc: dict) -> dict:
+    """The pod template of a workload (a CronJob's through its job template)."""
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    return spec["template"]
+
+
 def pods(docs: list[dict]) -> dict[str, dict[str, str]]:
     """The pod labels of every workload, by component."""
     found = {}
     for doc in docs:
         if doc["kind"] in WORKLOADS:
-            labels = doc["spec"]["template"]["metadata"]["labels"]
+            labels = pod_template(doc)["metadata"]["labels"]
             found[labels["app.kubernetes.io/component"]] = labels
     return found
+
+
+def surge(deployment: dict) -> int:
+    """How many pods a rollout may add over ``replicas`` (Kubernetes rounds a
+    percentage up; its default is 25%)."""
+    strategy = deployment["spec"].get("strategy", {})
+    if strategy.get("type") == "Recreate":
+        return 0
+    value = strategy.get("rollingUpdate", {}).get("maxSurge", "25%")
+    if isinstance(value, str):
+        return -(-deployment["spec"].get("replicas", 1) * int(value.rstrip("%")) // 100)
+    return value
+
+
+def connection_budget(docs: list[dict]) -> dict[str, int]:
+    """The Postgres connections each component may hold at once, by the
+    README's formula, from a built overlay: web at the HPA's maximum plus its
+    rollout surge, each process a connection per thread plus one for /readyz;
+    each worker process; one per other pod (beat, the Job, the CronJob)."""
+    config = settings(docs)
+    deployments = {d["metadata"]["name"].rsplit("-", 1)[1]: d for d in of_kind(docs, "Deployment")}
+    budget = {}
+    if "web" in deployments:
+        (hpa,) = of_kind(docs, "HorizontalPodAutoscaler")
+        web = deployments["web"]
+        pods_ = hpa["spec"]["maxReplicas"] + surge(
+            {**web, "spec": {**web["spec"], "replicas": hpa["spec"]["maxReplicas"]}}
+        )
+        processes, threads = int(config["WEB_CONCURRENCY"]), int(config["GUNICORN_THREADS"])
+        budget["web"] = pods_ * processes * (threads + 1)
+    if "worker" in deployments:
+        worker = deployments["worker"]
+        (container,) = pod_template(worker)["spec"]["containers"]
+        concurrency = int(container["command"][container["command"].index("--concurrency") + 1])
+        budget["worker"] = (worker["spec"]["replicas"] + surge(worker)) * concurrency
+    if "beat" in deployments:
+        budget["beat"] = deployments["beat"]["spec"]["replicas"] + surge(deployments["beat"])
+    for job in of_kind(docs, "Job") + of_kind(docs, "CronJob"):
+        spec = job["spec"]["jobTemplate"]["spec"] if job["kind"] == "CronJob" else job["spec"]
+        if job["kind"] == "CronJob":
+            # Forbid: never a second run while one is still going.
+            assert job["spec"]["concurrencyPolicy"] == "Forbid", job["metadata"]["name"]
+        budget[job["metadata"]["name"]] = spec.get("parallelism", 1)
+    return budget
 
 
 def with_line_uncommented(service: Path, tmp_path: Path, overlay: str, line: str) -> Path:
@@ -290,6 +343,7 @@ def test_each_build_confines_its_own_pods_and_egress_goes_only_where_the_overlay
         "worker": {53, 5432, 6379, 443},
         "beat": {53, 5432, 6379, 443},
         "migrate": {53, 5432},
+        "clearsessions": {53, 5432},
     }
     for key, built in trees.items():
         # Each build alone (the migrate overlay is applied on its own) carries the policies.
@@ -352,3 +406,74 @@ def test_a_node_drain_keeps_a_celery_worker_and_never_blocks_on_beat(trees, rend
         assert 1 <= budget["spec"]["minAvailable"] < worker["spec"]["replicas"], budget
         # Beat runs one replica: a budget on it would block every drain.
         assert not [b for b in budgets if selects(b["spec"]["selector"], workloads["beat"])]
+
+
+def test_every_connection_source_at_the_autoscalers_maximum_fits_in_postgres(trees, renders):
+    for key, built in trees.items():
+        for env in ("overlays/staging", "overlays/production"):
+            # The web build and the migration Job run side by side during a release.
+            budget = connection_budget(objects(built[env]))
+            budget |= connection_budget(objects(built[f"{env}/migrate"]))
+            assert "web" in budget, budget
+            total = sum(budget.values())
+            assert total <= USABLE_CONNECTIONS, (key, env, budget, total)
+            # The README states the same figure.
+            readme = (renders[key][1] / "README.md").read_text()
+            assert f"= {total} ≤ {USABLE_CONNECTIONS}" in readme, (key, env, budget, total)
+        report(f"kubernetes connection budget ({key}): {total} of {USABLE_CONNECTIONS} ({budget})")
+
+
+def test_the_migration_job_waits_seconds_for_a_lock_and_retries_within_a_deadline(trees):
+    for built in trees.values():
+        for env in ("overlays/staging", "overlays/production"):
+            (job,) = of_kind(objects(built[f"{env}/migrate"]), "Job")
+            (container,) = job["spec"]["template"]["spec"]["containers"]
+            # config.migrate: a lock not taken in time is reported and retried with backoff.
+            assert container["command"] == ["python", "-m", "config.migrate"], container
+            env_ = {e["name"]: e["value"] for e in container["env"]}
+            # A few seconds, never 0 (no bound): the app's queries queue behind the wait.
+            assert 0 < int(env_["DATABASE_LOCK_TIMEOUT_MS"]) <= 5000, env_
+            # Its own statement bound, longer than the app's 30 s, but one.
+            assert 30_000 < int(env_["DATABASE_STATEMENT_TIMEOUT_MS"]) <= 600_000, env_
+            assert job["spec"]["backoffLimit"] <= 3, job["spec"]
+            assert 0 < job["spec"]["activeDeadlineSeconds"] <= 900, job["spec"]
+
+
+def test_expired_sessions_are_cleared_daily_by_a_cronjob_hardened_like_the_job(trees):
+    for key, built in trees.items():
+        for env in ("overlays/staging", "overlays/production"):
+            docs = objects(built[env])
+            (cron,) = of_kind(docs, "CronJob")
+            (job,) = of_kind(objects(built[f"{env}/migrate"]), "Job")
+            fields = cron["spec"]["schedule"].split()
+            # Once a day: a fixed minute and hour, every day.
+            assert fields[0].isdigit() and fields[1].isdigit() and fields[2:] == ["*"] * 3, fields
+            spec = cron["spec"]["jobTemplate"]["spec"]
+            assert 0 < spec["activeDeadlineSeconds"] <= 3600 and spec["backoffLimit"] <= 3, spec
+            pod, job_pod = spec["template"]["spec"], job["spec"]["template"]["spec"]
+            (container,) = pod["containers"]
+            (job_container,) = job_pod["containers"]
+            assert container["command"] == ["python", "manage.py", "clearsessions"], container
+            assert container["image"] == job_container["image"], key
+            assert pod["securityContext"] == job_pod["securityContext"], key
+            assert container["securityContext"] == job_container["securityContext"], key
+            assert pod["automountServiceAccountToken"] is False, key
+            assert container["envFrom"] == job_container["envFrom"], key
+            assert container["resources"]["limits"], key
+
+
+def test_worker_liveness_never_asks_the_broker(trees, renders):
+    for key, built in trees.items():
+        if not answers_of(renders[key][1])["celery"]:
+            continue
+        docs = objects(built["overlays/production"])
+        (worker,) = [
+            d for d in of_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-worker")
+        ]
+        (container,) = worker["spec"]["template"]["spec"]["containers"]
+        probe = container["livenessProbe"]
+        command = " ".join(probe["exec"]["command"])
+        # A ping through Redis fails in every worker at once when Redis blips.
+        assert "inspect" not in command and "/tmp/celery-worker-heartbeat" in command, command
+        # Restarted only after the heartbeat (every 10 s) has been missing a while.
+        assert probe["periodSeconds"] * probe["failureThreshold"] >= 60, probe

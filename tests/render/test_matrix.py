@@ -220,9 +220,11 @@ def test_background_work_follows_the_answer(rendered, tmp_path):
     settings = (service / "config" / "settings.py").read_text()
     assert "CELERY_TASK_ACKS_LATE = True" in settings
     assert "CELERY_WORKER_PREFETCH_MULTIPLIER = 1" in settings
-    # The worker asks the worker itself; its grace period outlasts a task's soft limit (60 s).
+    # The worker's health is its own heartbeat file, never a question through
+    # Redis; its grace period outlasts a task's soft limit (60 s).
     worker = production["worker"]
-    assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
+    healthcheck = " ".join(worker["healthcheck"]["test"])
+    assert "celery-worker-heartbeat" in healthcheck and "inspect ping" not in healthcheck
     assert int(worker["stop_grace_period"].rstrip("s")) > 60
     assert worker["read_only"] is True and worker["cap_drop"] == ["ALL"]
     if answers["kubernetes"]:

@@ -112,3 +112,23 @@ def test_dockerfiles_pass_checkov(checkov):
 def test_production_files_are_rendered(rendered, name):
     _, service = rendered
     assert (service / name).is_file()
+
+
+def test_migrate_waits_seconds_for_a_lock_and_worker_health_never_asks_redis(renders, tmp_path):
+    for key, compose in distinct(renders, "compose.production.yaml").items():
+        services = production_config(compose.parent, tmp_path / key)["services"]
+        migrate = services["migrate"]
+        # config.migrate bounds each lock wait and retries; then expired sessions go.
+        assert migrate["command"][-1] == (
+            "python -m config.migrate && python manage.py clearsessions"
+        ), migrate["command"]
+        environment = migrate["environment"]
+        assert 0 < int(environment["DATABASE_LOCK_TIMEOUT_MS"]) <= 5000, environment
+        assert 30_000 < int(environment["DATABASE_STATEMENT_TIMEOUT_MS"]) <= 600_000, environment
+        # Everything else the app gets, it gets too (its own role, never the superuser).
+        assert environment["DATABASE_URL"] == services["web"]["environment"]["DATABASE_URL"]
+        assert environment["POSTGRES_PASSWORD"] == "", key
+        if "worker" in services:
+            check = " ".join(services["worker"]["healthcheck"]["test"])
+            # A ping through Redis fails in every worker at once when Redis blips.
+            assert "inspect" not in check and "/tmp/celery-worker-heartbeat" in check, check
