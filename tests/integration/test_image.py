@@ -153,8 +153,8 @@ def test_docker_stop_lets_a_request_in_flight_finish(service):
     name = service["app"] + "-stop"
     url = start_app(name, service["net"], service["env"], service["tag"])
     wait_for_status(url + "/readyz")
-    # A paused Redis holds /readyz for its 1 s socket timeout: a request in flight.
-    run(["docker", "pause", service["redis"]])
+    # A paused Postgres holds /readyz for READINESS_TIMEOUT (2 s): a request in flight.
+    run(["docker", "pause", service["db"]])
     answers: list[object] = []
 
     def probe() -> None:
@@ -171,9 +171,9 @@ def test_docker_stop_lets_a_request_in_flight_finish(service):
         run(["docker", "stop", name])
         request.join(timeout=20)
     finally:
-        run(["docker", "unpause", service["redis"]], check=False)
+        run(["docker", "unpause", service["db"]], check=False)
     assert len(answers) == 1
     status, body = answers[0]
-    assert status == 503 and body["failed"] == {"cache": "TimeoutError"}
+    assert status == 503 and body["failed"] == {"database": "TimeoutError"}
     # 0, not 137: gunicorn finished the request and exited before Docker's SIGKILL.
     assert wait_exited(name) == 0

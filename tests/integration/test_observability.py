@@ -63,12 +63,12 @@ def test_access_records_carry_the_request_id_status_and_duration(production):
 def test_an_id_set_by_the_proxy_is_kept_and_reaches_app_log_lines(production):
     # As a proxy in front sends it: the app keeps it, on its own lines too.
     request_id = f"proxy-{uuid.uuid4().hex}"
-    redis = production.container("redis")
-    docker("pause", redis)
+    db = production.container("db")
+    docker("pause", db)
     try:
         response = production.direct("/readyz", **{"X-Request-ID": request_id})
     finally:
-        docker("unpause", redis)
+        docker("unpause", db)
     assert response.status == 503
     assert response.headers["X-Request-ID"] == request_id
     warnings = records_with(production, request_id, "config.health")
@@ -229,9 +229,15 @@ def test_one_request_is_one_trace_with_django_database_and_redis_spans(productio
         "--no-deps",
         *createsuperuser("tracer", password),
     )
-    # The login checks the password in Postgres and writes the session through
-    # Redis to Postgres: one request, both stores.
-    admin_session(production, "tracer", password)
+    # Queueing a summary reads the note and the user's permission in Postgres
+    # and sends the task through Redis: one request, both stores.
+    session = admin_session(production, "tracer", password)
+    note = production.compose(
+        "exec", "-T", "web", "python", "manage.py", "shell", "-c",
+        "from notes.models import Note; print(Note.objects.create(title='t', body='b').pk)",
+    ).strip().splitlines()[-1]  # fmt: skip
+    queued = production.through_proxy(f"/notes/{note}/summary/", method="POST", **session)
+    assert queued.status == 202, queued.body
 
     def traces():
         scopes: dict[bytes, set[str]] = {}

@@ -127,10 +127,6 @@ def frozen(stack: Stack, service: str, ready_within: float, label: str) -> None:
     )
 
 
-def test_redis_paused(production):
-    frozen(production, "redis", ready_within=2, label="redis paused")
-
-
 def test_postgres_frozen(production):
     frozen(production, "db", ready_within=3, label="postgres frozen")
 
