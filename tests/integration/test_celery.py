@@ -45,19 +45,17 @@ def new_note(stack: Stack, words: int = 3) -> int:
     return int(out.strip().splitlines()[-1])
 
 
-# Headers of the sessions writer() made, by compose project and permission.
-_SESSIONS: dict[tuple[str, bool], dict[str, str]] = {}
-
-
 def writer(stack: Stack, permitted: bool = True) -> dict[str, str]:
     """Headers that make a request through the proxy come from a logged-in
     staff user, holding notes.add_notesummary when ``permitted``: its
     cookies (session and CSRF), the CSRF token in X-CSRFToken, and a
     same-origin Referer, as a browser's script sends them. The user is made
     in web and logs in through the admin's form, once per stack and kind."""
-    key = (stack.env["COMPOSE_PROJECT_NAME"], permitted)
-    if key in _SESSIONS:
-        return _SESSIONS[key]
+    # Kept on the stack itself: a stack made again under the same project
+    # name has a new database, where an older session does not exist.
+    sessions = stack.__dict__.setdefault("writer_sessions", {})
+    if permitted in sessions:
+        return sessions[permitted]
     username, password = f"writer-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     code = (
         "from django.contrib.auth import get_user_model\n"
@@ -71,8 +69,8 @@ def writer(stack: Stack, permitted: bool = True) -> dict[str, str]:
             "content_type__app_label='notes', codename='add_notesummary'))\n"
         )
     stack.compose("exec", "-T", "web", "python", "manage.py", "shell", "-c", code)
-    _SESSIONS[key] = admin_session(stack, username, password)
-    return _SESSIONS[key]
+    sessions[permitted] = admin_session(stack, username, password)
+    return sessions[permitted]
 
 
 def queue(stack: Stack, note: int, work_seconds: float = 0) -> str:

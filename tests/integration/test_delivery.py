@@ -55,6 +55,7 @@ def test_ci_lint_and_test_jobs_pass_as_written(service, build_env):
     assert ran == [
         "make lint",
         "make test",
+        "make test-production",
         'make makemigrations args="--check --dry-run"',
         "make check",
     ]

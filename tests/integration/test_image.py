@@ -60,6 +60,7 @@ def service(variant, build_env):
             "answers": answers,
             "tag": tag,
             "app": app,
+            "db": db,
             "redis": redis,
             "net": net,
             "env": app_env,
