@@ -117,16 +117,23 @@ def healthy(container: str) -> bool:
     return docker("inspect", "-f", "{{.State.Health.Status}}", container).strip() == "healthy"
 
 
-def unread_bytes(container: str, port: int) -> list[int]:
+def unread_bytes(container: str, port: int, ignore_peer: str = "") -> list[int]:
     """For each TCP connection established to ``port`` inside ``container``,
     the bytes received but not yet read by the server: 0 means the server has
-    accepted it and read the request. From /proc/net/tcp{,6} (state 01),
-    read with the container's own python."""
+    accepted it and read the request. Connections from ``ignore_peer`` (an
+    IPv4 address, such as a proxy's kept-alive upstream connections) are left
+    out. From /proc/net/tcp{,6} (state 01), read with the container's own
+    python."""
     code = (
+        "import socket, struct\n"
         "rows = [r.split() for f in ('/proc/net/tcp', '/proc/net/tcp6') "
         "for r in open(f).read().splitlines()[1:]]\n"
+        "def peer(h):\n"
+        "    h = h.split(':')[0]\n"
+        "    return socket.inet_ntoa(struct.pack('<I', int(h, 16))) if len(h) == 8 else h\n"
         f"print(*[int(r[4].split(':')[1], 16) for r in rows "
-        f"if r[3] == '01' and int(r[1].rsplit(':', 1)[1], 16) == {port}])"
+        f"if r[3] == '01' and int(r[1].rsplit(':', 1)[1], 16) == {port} "
+        f"and peer(r[2]) != {ignore_peer!r}])"
     )
     return [int(n) for n in docker("exec", container, "python", "-c", code).split()]
 

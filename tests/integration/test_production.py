@@ -193,9 +193,11 @@ def test_docker_stop_under_load_lets_in_flight_requests_finish(production):
             for probe in probes:
                 probe.start()
             # In flight means read by gunicorn: three connections whose request
-            # it has taken in (the steady load's come and go in milliseconds).
+            # it has taken in (the steady load's come and go in milliseconds;
+            # the proxy's kept-alive upstream connections are idle, not ours).
+            proxy = str(production.subnet[2])
             wait_until(
-                lambda: sum(n == 0 for n in unread_bytes(web, 8000)) >= 3,
+                lambda: sum(n == 0 for n in unread_bytes(web, 8000, proxy)) >= 3,
                 5,
                 "the slow requests read by gunicorn",
                 every=0.05,
