@@ -1,13 +1,14 @@
-"""HTTP from the tests to what they run, with waits on conditions, not sleeps."""
+"""HTTP from the tests to what they run, on httpx, with waits on conditions, not sleeps."""
 
 from __future__ import annotations
 
 import json
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
+import re
 from typing import Any
+
+import httpx
+
+from harness.wait import wait_until
 
 
 def http_get(
@@ -16,21 +17,11 @@ def http_get(
     """GET ``url``; return ``(status, body)``, also for 4xx/5xx answers.
 
     The body is parsed JSON when it parses, else text. Redirects are not
-    followed. Raises ``OSError`` (``URLError``, ``TimeoutError``) when nothing
-    answers in ``timeout`` seconds.
+    followed (httpx's default). Raises ``httpx.TransportError`` (``ConnectError``,
+    ``ReadTimeout``...) when nothing answers in ``timeout`` seconds.
     """
-    request = urllib.request.Request(url, headers=headers or {})
-    opener = urllib.request.build_opener(_NoRedirect)
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            return response.status, _body(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, _body(error.read())
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
+    response = httpx.get(url, timeout=timeout, headers=headers)
+    return response.status_code, _body(response.content)
 
 
 def _body(raw: bytes) -> Any:
@@ -40,32 +31,31 @@ def _body(raw: bytes) -> Any:
         return raw.decode(errors="replace")
 
 
-def wait_until(condition: Callable[[], Any], within: float, what: str, every: float = 0.2) -> Any:
-    """Call ``condition`` until it returns something truthy; return that.
+def log_in(browser: httpx.Client, username: str, password: str) -> httpx.Response:
+    """Log ``username`` into the Django admin as a browser does, with
+    ``browser`` (an ``httpx.Client`` with a ``base_url``; it keeps the
+    cookies): GET /admin/login/, then POST its CSRF token and the credentials
+    with ``next=/admin/`` and a same-origin Referer, following redirects.
 
-    Exceptions count as "not yet". Raises ``AssertionError`` naming ``what``
-    and the last value or error after ``within`` seconds.
+    Returns the last response (200 at /admin/ when the login worked). Raises
+    ``AttributeError`` when the page holds no CSRF token, ``httpx.HTTPError``
+    when nothing answers.
     """
-    deadline = time.monotonic() + within
-    last: Any = None
-    while True:
-        try:
-            value = condition()
-            if value:
-                return value
-            last = value
-        except Exception as error:  # any failure means "not yet"
-            last = error
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not within {within} s; last: {last!r}")
-        time.sleep(every)
+    url = str(browser.base_url.join("/admin/login/"))
+    page = browser.get(url).text
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    form = {"csrfmiddlewaretoken": token, "username": username, "password": password}
+    return browser.post(
+        url, data={**form, "next": "/admin/"}, headers={"Referer": url}, follow_redirects=True
+    )
 
 
 def wait_for_status(
     url: str, status: int = 200, within: float = 60, body_has: dict | None = None
 ) -> Any:
-    """Poll ``url`` until it answers ``status`` (and a JSON body holding every
-    item of ``body_has``); return that body. Raises ``AssertionError``."""
+    """Poll ``url`` with ``harness.wait.wait_until`` until it answers ``status``
+    (and a JSON body holding every item of ``body_has``); return that body.
+    Raises ``AssertionError`` after ``within`` seconds."""
 
     def answered():
         code, body = http_get(url)

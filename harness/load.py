@@ -1,20 +1,25 @@
 """Steady HTTP load from the tests, bounded in requests and in time, aimed
-only at loopback ports the tests' own containers publish."""
+only at loopback ports the tests' own containers publish.
+
+Ours, on httpx: load tools (locust, vegeta) report aggregates, and the tests
+need each request's own start, end and outcome to split them at an event.
+"""
 
 from __future__ import annotations
 
-import http.client
 import ssl
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
+
+import httpx
 
 
 @dataclass(frozen=True)
 class Outcome:
     """One request: when it started and ended (monotonic seconds), and its
-    status, or the name of the error that ended it instead."""
+    status, or the name of the error that ended it instead: httpx's exception
+    class, or ``IncompleteRead`` when the headers came but the body was cut short."""
 
     start: float
     end: float
@@ -44,10 +49,15 @@ class Load:
     outcomes: list[Outcome] = field(default_factory=list)
 
     def __post_init__(self):
-        parts = urllib.parse.urlsplit(self.url)
-        if parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
-            raise ValueError(f"load goes to loopback only, not {parts.hostname}")
-        self._parts = parts
+        host = httpx.URL(self.url).host
+        if host not in {"127.0.0.1", "localhost", "::1"}:
+            raise ValueError(f"load goes to loopback only, not {host}")
+        # Keeping no idle connection: each request on a new one, as the docstring says.
+        self._http = httpx.Client(
+            verify=self.context or True,
+            timeout=self.timeout,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._sent = 0
@@ -69,37 +79,29 @@ class Load:
         self._stop.set()
         for worker in self._workers:
             worker.join(self.timeout + 5)
+        self._http.close()
 
     def _client(self) -> None:
         interval = self.threads / self.rate
-        path = self._parts.path + (f"?{self._parts.query}" if self._parts.query else "")
         while not self._stop.is_set() and time.monotonic() < self._deadline:
             with self._lock:
                 if self._sent >= self.max_requests:
                     return
                 self._sent += 1
             start = time.monotonic()
-            self.outcomes.append(self._one(path, start))
+            self.outcomes.append(self._one(start))
             self._stop.wait(max(0.0, interval - (time.monotonic() - start)))
 
-    def _one(self, path: str, start: float) -> Outcome:
-        if self._parts.scheme == "https":
-            conn = http.client.HTTPSConnection(
-                self._parts.hostname, self._parts.port, timeout=self.timeout, context=self.context
-            )
-        else:
-            conn = http.client.HTTPConnection(
-                self._parts.hostname, self._parts.port, timeout=self.timeout
-            )
+    def _one(self, start: float) -> Outcome:
         try:
-            conn.request("GET", path, headers=self.headers)
-            response = conn.getresponse()
-            response.read()
-            return Outcome(start, time.monotonic(), response.status)
-        except (OSError, http.client.HTTPException) as error:
+            with self._http.stream("GET", self.url, headers=self.headers) as response:
+                try:
+                    response.read()
+                except httpx.HTTPError:
+                    return Outcome(start, time.monotonic(), None, "IncompleteRead")
+                return Outcome(start, time.monotonic(), response.status_code)
+        except httpx.HTTPError as error:
             return Outcome(start, time.monotonic(), None, type(error).__name__)
-        finally:
-            conn.close()
 
     def between(self, begin: float, end: float) -> list[Outcome]:
         """The requests that started in ``[begin, end)``."""

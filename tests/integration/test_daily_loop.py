@@ -8,20 +8,19 @@ tell them apart. Run as root, the render is handed to uid 1234 instead."""
 
 from __future__ import annotations
 
-import http.cookiejar
 import os
 import re
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 
 from harness.docker import compose, compose_port, createsuperuser, unique
-from harness.http import http_get, wait_for_status, wait_until
+from harness.http import http_get, log_in, wait_for_status
 from harness.proc import run
 from harness.render import render
+from harness.wait import wait_until
 
 STARTUP_ERRORS = re.compile(r"OperationalError|could not connect|Connection refused|Traceback")
 
@@ -84,7 +83,7 @@ def test_a_saved_edit_is_served_without_a_restart(loop):
             try:
                 if http_get(address + "/healthz")[1] == {"status": "ok", "edited": True}:
                     return True
-            except OSError:
+            except httpx.TransportError:
                 pass  # restarting
             time.sleep(0.1)
         return False
@@ -130,26 +129,10 @@ def test_the_admin_is_reachable_with_a_new_superuser(loop):
         *createsuperuser("admin", "correct-horse-42"),
     )
     address = url(loop)
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    login = opener.open(address + "/admin/login/?next=/admin/").read().decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login).group(1)
-    form = urllib.parse.urlencode(
-        {
-            "csrfmiddlewaretoken": token,
-            "username": "admin",
-            "password": "correct-horse-42",
-            "next": "/admin/",
-        }
-    )
-    request = urllib.request.Request(
-        address + "/admin/login/?next=/admin/",
-        data=form.encode(),
-        headers={"Referer": address + "/admin/login/"},
-    )
-    page = opener.open(request)
-    assert page.geturl().endswith("/admin/")
-    assert "Site administration" in page.read().decode()
+    with httpx.Client(base_url=address, timeout=30) as browser:
+        page = log_in(browser, "admin", "correct-horse-42")
+    assert (page.status_code, page.url.path) == (200, "/admin/"), page.url
+    assert "Site administration" in page.text
 
 
 def test_every_make_target_exits_zero(loop):

@@ -8,17 +8,17 @@ stack, bounded in requests and seconds."""
 
 from __future__ import annotations
 
-import http.client
 import socket
 import ssl
 import time
 
+import httpx
 import pytest
 
 from harness.docker import docker, host_port, remove, unique
-from harness.http import wait_until
 from harness.proc import run
 from harness.stores import PRIVILEGED, as_the_app, redis_cli, refused
+from harness.wait import wait_until
 
 
 def test_the_app_role_is_refused_every_privileged_statement(production):
@@ -99,10 +99,10 @@ def test_data_stores_and_proxy_run_with_least_privilege(production, service):
 
 def test_the_proxy_keeps_probes_and_metrics_inside(production):
     for path in ("/readyz", "/metrics"):
-        assert production.through_proxy(path).status == 404, path
+        assert production.through_proxy(path).status_code == 404, path
     # The platform still reaches them directly.
-    assert production.direct("/readyz").status == 200
-    assert production.through_proxy("/healthz").status == 200
+    assert production.direct("/readyz").status_code == 200
+    assert production.through_proxy("/healthz").status_code == 200
 
 
 # An upstream that reads every body to its end, as an upload view would (the
@@ -139,15 +139,12 @@ def test_the_proxy_refuses_a_body_over_its_limit(production, tmp_path):
         port = host_port(proxy, 8080)
 
         def post(size: int) -> tuple[int, bytes]:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             try:
-                conn.request("POST", "/upload", body=b"x" * size)
-                response = conn.getresponse()
-                return response.status, response.read()
-            except ConnectionError:
+                url = f"http://127.0.0.1:{port}/upload"
+                response = httpx.post(url, content=b"x" * size, timeout=30)
+            except httpx.TransportError:
                 return 0, b""
-            finally:
-                conn.close()
+            return response.status_code, response.content
 
         wait_until(lambda: post(10)[0] == 200, 30, "the proxy in front of the reader")
         assert post(1024 * 1024) == (200, str(1024 * 1024).encode())
@@ -161,6 +158,7 @@ def test_the_proxy_refuses_a_body_over_its_limit(production, tmp_path):
 
 
 def test_the_proxy_drops_a_client_that_never_finishes_its_headers(production):
+    # A raw socket: no HTTP client sends a request whose headers never end.
     context = production.proxy_trust()
     raw = socket.create_connection(("127.0.0.1", production.port("proxy", 443)), timeout=30)
     with context.wrap_socket(raw, server_hostname="localhost") as tls:
@@ -177,18 +175,18 @@ def test_the_proxy_drops_a_client_that_never_finishes_its_headers(production):
 
 def test_the_admin_answers_only_the_allowed_addresses(production):
     # Through the proxy, from the host side of the edge network (private).
-    assert production.through_proxy("/admin/login/").status == 200
+    assert production.through_proxy("/admin/login/").status_code == 200
     env = dict(production.env, ADMIN_ALLOWED_IPS="192.0.2.1/32")
     original = production.env
     production.env = env
     try:
         production.compose("up", "--detach", "--wait", "--no-deps", "proxy", timeout=120)
-        assert production.through_proxy("/admin/login/").status == 403
-        assert production.through_proxy("/notes/").status == 200
+        assert production.through_proxy("/admin/login/").status_code == 403
+        assert production.through_proxy("/notes/").status_code == 200
     finally:
         production.env = original
         production.compose("up", "--detach", "--wait", "--no-deps", "proxy", timeout=120)
-    assert production.through_proxy("/admin/login/").status == 200
+    assert production.through_proxy("/admin/login/").status_code == 200
 
 
 def test_a_short_or_placeholder_secret_key_stops_the_app_at_start(production):

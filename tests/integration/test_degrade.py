@@ -10,23 +10,20 @@ publishes, a few at a time."""
 
 from __future__ import annotations
 
-import http.client
-import http.cookiejar
 import json
-import re
 import time
-import urllib.parse
-import urllib.request
 import uuid
 
+import httpx
 import pytest
 
 from harness.docker import createsuperuser, docker
-from harness.http import wait_until
+from harness.http import log_in
 from harness.questions import integration_variants
 from harness.report import report
 from harness.stack import Stack, wait_healthy
 from harness.stores import redis_cli
+from harness.wait import wait_until
 
 # The cache's socket timeouts (settings.CACHES) plus a margin for a loaded machine.
 WITHIN = 1.0 + 0.5
@@ -43,29 +40,18 @@ class Browser:
     """A cookie-keeping client of the stack's proxy, as a browser is."""
 
     def __init__(self, stack: Stack) -> None:
-        self.base = f"https://localhost:{stack.port('proxy', 443)}"
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPSHandler(context=stack.proxy_trust()),
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
-        )
+        self.client = stack.proxy_client(follow_redirects=True)
+        self.base = str(self.client.base_url).rstrip("/")
 
     def get(self, path: str) -> tuple[int, str, str]:
         """GET ``path``; status, final URL and body (redirects followed)."""
-        with self.opener.open(self.base + path, timeout=10) as response:
-            return response.status, response.geturl(), response.read().decode()
+        response = self.client.get(path)
+        return response.status_code, str(response.url), response.text
 
     def log_in(self, username: str, password: str) -> tuple[int, str]:
         """Log into the admin with its form; status and final URL of the POST."""
-        url = self.base + "/admin/login/"
-        _, _, page = self.get("/admin/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        form = {"csrfmiddlewaretoken": token, "username": username, "password": password,
-                "next": "/admin/"}  # fmt: skip
-        request = urllib.request.Request(
-            url, data=urllib.parse.urlencode(form).encode(), headers={"Referer": url}
-        )
-        with self.opener.open(request, timeout=10) as response:
-            return response.status, response.geturl()
+        response = log_in(self.client, username, password)
+        return response.status_code, str(response.url)
 
 
 def superuser(stack: Stack) -> tuple[str, str]:
@@ -99,8 +85,8 @@ def test_with_redis_frozen_pages_login_and_readiness_still_answer(production):
     # Logged in: the admin index itself, not its login form.
     assert admin[1][0] == 200 and admin[1][1].endswith("/admin/"), admin[1][:2]
     assert notes[1][0] == 200
-    assert ready[1].status == 200, ready[1].body
-    assert json.loads(ready[1].body) == {"status": "ready"}
+    assert ready[1].status_code == 200, ready[1].content
+    assert json.loads(ready[1].content) == {"status": "ready"}
     assert login[1] == (200, during.base + "/admin/")
     assert admin_after_login[1][0] == 200 and admin_after_login[1][1].endswith("/admin/")
     # Login takes two requests (the form, then its POST).
@@ -153,7 +139,7 @@ def test_clearing_the_cache_keeps_queued_tasks(production):
 def test_a_404_logs_its_request_id_on_the_django_request_line(production):
     marker = uuid.uuid4().hex
     response = production.through_proxy(f"/no-such-page-{marker}/")
-    assert response.status == 404
+    assert response.status_code == 404
     request_id = response.headers["X-Request-ID"]
 
     def line():
@@ -173,28 +159,24 @@ def test_a_kept_alive_connection_is_not_closed_between_requests(production):
     # Spaced past gunicorn's old 2 s keep-alive: through the proxy, each on one
     # client connection, never a 502; straight to gunicorn, the same socket serves all.
     gap, count = 2.5, 4
-    proxied = http.client.HTTPSConnection(
-        "localhost", production.port("proxy", 443), context=production.proxy_trust(), timeout=10
-    )
-    direct = http.client.HTTPConnection("127.0.0.1", production.port("web", 8000), timeout=10)
     statuses: dict[str, list] = {"proxy": [], "direct": []}
-    sockets = set()
-    try:
+    # The client's own address of each request: one per route when its connection is kept.
+    sockets: dict[str, set] = {"proxy": set(), "direct": set()}
+    direct = httpx.Client(base_url=production.web, timeout=10)
+    with production.proxy_client() as proxied, direct:
+        routes = (("proxy", proxied, "/notes/"), ("direct", direct, "/healthz"))
         for index in range(count):
             if index:
                 time.sleep(gap)
-            for name, conn, path in (("proxy", proxied, "/notes/"), ("direct", direct, "/healthz")):
+            for name, client, path in routes:
                 try:
-                    conn.request("GET", path, headers={"Host": "localhost"})
-                    response = conn.getresponse()
-                    response.read()
-                    statuses[name].append(response.status)
-                except (http.client.HTTPException, OSError) as error:
+                    response = client.get(path, headers={"Host": "localhost"})
+                except httpx.TransportError as error:
                     statuses[name].append(type(error).__name__)
-            sockets.add(id(direct.sock))
-    finally:
-        proxied.close()
-        direct.close()
+                    continue
+                statuses[name].append(response.status_code)
+                stream = response.extensions["network_stream"]
+                sockets[name].add(stream.get_extra_info("client_addr"))
     report(f"keep-alive, {count} requests {gap} s apart on one connection: {statuses}")
     assert statuses == {"proxy": [200] * count, "direct": [200] * count}
-    assert len(sockets) == 1
+    assert {name: len(seen) for name, seen in sockets.items()} == {"proxy": 1, "direct": 1}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import uuid
 
+import httpx
 import pytest
 import yaml
 
@@ -23,9 +24,10 @@ from harness.docker import (
     unread_bytes,
     wait_exited,
 )
-from harness.http import http_get, wait_for_status, wait_until
+from harness.http import http_get, wait_for_status
 from harness.proc import run
 from harness.render import answers_of
+from harness.wait import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +143,7 @@ def test_serves_with_no_network_at_all(service):
     # --network none: only loopback. Starting must need nothing from outside.
     name = service["app"] + "-offline"
     docker("run", "-d", "--name", name, "--network", "none", *service["env"], service["tag"])
+    # urllib: this runs in the production image, which has no httpx.
     probe = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/healthz').read())"
 
     def answer():
@@ -161,7 +164,7 @@ def test_docker_stop_lets_a_request_in_flight_finish(service):
     def probe() -> None:
         try:
             answers.append(http_get(url + "/readyz", timeout=15))
-        except OSError as error:
+        except httpx.TransportError as error:
             answers.append(error)
 
     request = threading.Thread(target=probe)

@@ -13,22 +13,23 @@ pause (a real cluster would)."""
 
 from __future__ import annotations
 
-import http.client
 import secrets
 import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
 from harness.docker import docker, host_port, remove, start_backing_services, unique
-from harness.http import http_get, wait_until
+from harness.http import http_get
 from harness.proc import run
 from harness.questions import integration_variants
 from harness.render import answers_of
 from harness.report import report
 from harness.stack import access_record
+from harness.wait import wait_until
 
 NAMES = [name for name, answers in integration_variants().items() if answers.get("kubernetes")]
 
@@ -195,22 +196,18 @@ def test_the_web_pod_believes_no_forwarded_header_by_default(cluster_less):
         )
         # Any pod in the cluster reaching the Service, claiming HTTPS and another client.
         marker = uuid.uuid4().hex
-        conn = http.client.HTTPConnection(*address, timeout=10)
-        conn.request(
-            "GET",
-            f"/k8s-{marker}",
+        response = httpx.get(
+            f"http://{address[0]}:{address[1]}/k8s-{marker}",
             headers={
                 "Host": settings["DJANGO_ALLOWED_HOSTS"].split(",")[0],
                 "X-Forwarded-For": "198.51.100.66",
                 "X-Forwarded-Proto": "https",
             },
+            timeout=10,
         )
-        response = conn.getresponse()
-        response.read()
-        conn.close()
         # Still plain HTTP to the app: Django sends HSTS only on a request it believes secure.
-        assert response.status == 404, response.status
-        assert response.getheader("Strict-Transport-Security") is None
+        assert response.status_code == 404, response.status_code
+        assert response.headers.get("Strict-Transport-Security") is None
         # REMOTE_ADDR stays the real peer, not the claimed client.
         assert access_record(app, marker)["client"] != "198.51.100.66"
     finally:

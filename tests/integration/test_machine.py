@@ -8,9 +8,9 @@ from __future__ import annotations
 import lzma
 import os
 import re
-import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 
 from harness import ROOT
@@ -20,17 +20,22 @@ MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 VERIFY = str(ROOT / "machine" / "verify-source")
 
 
+def fetched(url: str) -> bytes:
+    """The body at ``url``, redirects followed. Raises ``httpx.HTTPError``."""
+    return httpx.get(url, follow_redirects=True, timeout=60).raise_for_status().content
+
+
 @pytest.fixture(scope="module")
 def hello(tmp_path_factory) -> tuple[Path, Path]:
     """``(dsc, orig tarball)`` of bookworm's hello source package."""
-    with urllib.request.urlopen(f"{MIRROR}/dists/bookworm/main/source/Sources.xz") as index:
-        sources = lzma.decompress(index.read()).decode()
+    index = fetched(f"{MIRROR}/dists/bookworm/main/source/Sources.xz")
+    sources = lzma.decompress(index).decode()
     stanza = re.search(r"^Package: hello\n(.*?)\n\n", sources, re.MULTILINE | re.DOTALL).group(1)
     directory = re.search(r"^Directory: (\S+)", stanza, re.MULTILINE).group(1)
     names = re.findall(r"^ [0-9a-f]{64} \d+ (\S+)$", stanza, re.MULTILINE)
     folder = tmp_path_factory.mktemp("hello")
     for name in names:
-        urllib.request.urlretrieve(f"{MIRROR}/{directory}/{name}", folder / name)
+        (folder / name).write_bytes(fetched(f"{MIRROR}/{directory}/{name}"))
     dsc = next(folder / n for n in names if n.endswith(".dsc"))
     orig = next(folder / n for n in names if ".orig." in n)
     return dsc, orig

@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from harness.docker import createsuperuser, docker
-from harness.http import wait_until
 from harness.proc import run
 from harness.questions import integration_variants
 from harness.render import answers_of
 from harness.stack import Stack, admin_session, wait_healthy
+from harness.wait import wait_until
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -69,7 +69,7 @@ def test_an_id_set_by_the_proxy_is_kept_and_reaches_app_log_lines(production):
         response = production.direct("/readyz", **{"X-Request-ID": request_id})
     finally:
         docker("unpause", db)
-    assert response.status == 503
+    assert response.status_code == 503
     assert response.headers["X-Request-ID"] == request_id
     warnings = records_with(production, request_id, "config.health")
     assert warnings[0]["request_id"] == request_id and warnings[0]["level"] == "WARNING"
@@ -77,6 +77,7 @@ def test_an_id_set_by_the_proxy_is_kept_and_reaches_app_log_lines(production):
 
 def scrape(stack: Stack) -> dict[str, float]:
     """Every sample of the metrics port, read inside web (it is not published)."""
+    # urllib: this runs in the production image, which has no httpx.
     code = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8001/metrics').read().decode())"
     text = docker("exec", stack.container("web"), "python", "-c", code)
     samples = {}
@@ -103,7 +104,7 @@ def test_metrics_count_every_request_of_every_worker_and_leave_probes_out(produc
     # Through the proxy, as users come: the view and status are labelled.
     viewed = 20
     for index in range(viewed):
-        assert production.through_proxy(f"/notes/?n={index}&m={marker}").status == 200
+        assert production.through_proxy(f"/notes/?n={index}&m={marker}").status_code == 200
     # Around it, each on a new connection, in parallel: both workers take some
     # (over HTTP they are redirected to HTTPS, and counted all the same).
     direct = 40
@@ -133,7 +134,7 @@ def test_metrics_count_every_request_of_every_worker_and_leave_probes_out(produc
 
 
 def test_metrics_are_not_served_through_the_proxy(production):
-    assert production.through_proxy("/metrics").status == 404
+    assert production.through_proxy("/metrics").status_code == 404
 
 
 def has_package(stack: Stack, module: str) -> bool:
@@ -181,7 +182,7 @@ def test_a_failing_view_sends_one_sentry_event_with_the_release(production):
     finally:
         docker("start", db)
         wait_healthy(stack, "db")
-    assert response.status == 500
+    assert response.status_code == 500
 
     def request_events() -> list[dict]:
         # Events about a request; with celery, a task beat started while the
@@ -237,7 +238,7 @@ def test_one_request_is_one_trace_with_django_database_and_redis_spans(productio
         "from notes.models import Note; print(Note.objects.create(title='t', body='b').pk)",
     ).strip().splitlines()[-1]  # fmt: skip
     queued = production.through_proxy(f"/notes/{note}/summary/", method="POST", **session)
-    assert queued.status == 202, queued.body
+    assert queued.status_code == 202, queued.content
 
     def traces():
         scopes: dict[bytes, set[str]] = {}

@@ -13,9 +13,9 @@ from pathlib import PurePosixPath
 import pytest
 
 from harness.docker import docker, remove, unique, wait_exited
-from harness.http import wait_until
 from harness.proc import run
 from harness.questions import questions
+from harness.wait import wait_until
 
 USER, PASSWORD, DB = "svc", "pw", "svc"
 ROWS = ["first note", "second note", "third note"]

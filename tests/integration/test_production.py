@@ -13,12 +13,15 @@ import threading
 import time
 import uuid
 
+import httpx
+
 from harness.docker import docker, resolved_production_config, unread_bytes
-from harness.http import http_get, wait_until
+from harness.http import http_get
 from harness.load import Load, failures
 from harness.proc import run
 from harness.report import report
 from harness.stack import Stack, access_record, wait_healthy
+from harness.wait import wait_until
 
 
 def test_only_the_proxy_publishes_ports(production):
@@ -35,14 +38,14 @@ def test_only_the_proxy_publishes_ports(production):
 def test_spoofed_forwarded_headers_sent_around_the_proxy_change_nothing(production):
     # SCRIPT_NAME: honoured, /a/healthz would become the probe; it stays a
     # plain path, which over HTTP is redirected.
-    assert production.direct("/healthz").status == 200
-    assert production.direct("/a/healthz", SCRIPT_NAME="/a").status == 301
+    assert production.direct("/healthz").status_code == 200
+    assert production.direct("/a/healthz", SCRIPT_NAME="/a").status_code == 301
     # X-Forwarded-Proto: plain HTTP is still redirected to HTTPS...
     spoofed = production.direct("/notes/", **{"X-Forwarded-Proto": "https"})
     # ...to the Host the request named, not an X-Forwarded-Host.
     hosted = production.direct("/notes/", **{"X-Forwarded-Host": "evil.example"})
-    assert (spoofed.status, spoofed.headers["Location"]) == (301, "https://localhost/notes/")
-    assert (hosted.status, hosted.headers["Location"]) == (301, "https://localhost/notes/")
+    assert (spoofed.status_code, spoofed.headers["Location"]) == (301, "https://localhost/notes/")
+    assert (hosted.status_code, hosted.headers["Location"]) == (301, "https://localhost/notes/")
     # X-Forwarded-For: the app logs the real peer, not the claimed client.
     marker = uuid.uuid4().hex
     production.direct(f"/notes/?spoof={marker}", **{"X-Forwarded-For": "6.6.6.6"})
@@ -56,7 +59,7 @@ def test_through_the_proxy_the_app_sees_https_and_the_client(production):
         **{"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "http"},
     )
     # HTTPS as far as the app knows: served, not redirected, with HSTS.
-    assert response.status == 200
+    assert response.status_code == 200
     assert "max-age=" in response.headers["Strict-Transport-Security"]
     # The client Caddy saw (the host side of the edge network), neither the
     # spoofed address nor the proxy's own.
@@ -72,7 +75,7 @@ def test_through_the_proxy_the_app_sees_https_and_the_client(production):
     }
     assert client not in {"6.6.6.6", str(production.subnet[2])}, addresses
     assert ipaddress.ip_address(client) in production.subnet, (client, addresses)
-    assert production.direct("/readyz").status == 200
+    assert production.direct("/readyz").status_code == 200
 
 
 def probe_times(
@@ -85,7 +88,7 @@ def probe_times(
         started = time.monotonic()
         try:
             status, _ = http_get(url, timeout=timeout)
-        except OSError as error:
+        except httpx.TransportError as error:
             status = type(error).__name__
         seen.append((time.monotonic() - started, status))
         time.sleep(max(0.0, every - (time.monotonic() - started)))
@@ -181,7 +184,7 @@ def test_docker_stop_under_load_lets_in_flight_requests_finish(production):
     def slow_probe():
         try:
             slow.append(http_get(production.web + "/readyz", timeout=15)[0])
-        except OSError as error:
+        except httpx.TransportError as error:
             slow.append(type(error).__name__)
 
     # Straight to gunicorn: its own graceful stop is what is measured.
