@@ -1,20 +1,25 @@
-"""The Docker CLI, as the integration tier and the benchmarks drive it.
+"""Docker and Compose, as the integration tier and the benchmarks drive them,
+through python-on-whales (``docker`` below is its client on this engine).
 
-Builds take their mirror hooks (UV_PYTHON_DOWNLOADS_JSON_URL, CA_BUNDLE, ...)
+python-on-whales runs the docker CLI with this process's environment, so
+builds take their mirror hooks (UV_PYTHON_DOWNLOADS_JSON_URL, CA_BUNDLE, ...)
 from the environment the process started with: machine/prepare prints them
 and .ci/run exports them before pytest starts.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import time
+import os
 import uuid
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 
-from harness.http import wait_until
-from harness.proc import run
+from python_on_whales import DockerClient, DockerException, docker
+
+from harness.wait import wait_until
+
+__all__ = ["DockerClient", "DockerException", "docker"]
 
 # Names of this process's compose projects and containers: two runs on one
 # engine never meet.
@@ -27,94 +32,87 @@ def unique(name: str) -> str:
 
 
 def engine_problem() -> str | None:
-    """Why no Docker engine can be used from here, or None when one answers."""
+    """Why no Docker engine can be used from here, or None when one answers
+    (``docker info`` raises when the CLI is missing or no daemon answers)."""
     try:
-        proc = subprocess.run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return f"the docker CLI could not be run: {error}"
-    if proc.returncode != 0:
-        return f"no Docker engine answers: {proc.stderr.strip()[-500:]}"
+        docker.info()
+    except Exception as error:  # ClientNotFoundError, DockerException: both mean "none"
+        return f"no Docker engine answers: {str(error)[-500:]}"
     return None
 
 
-def docker(*args: str, timeout: float = 600) -> str:
-    """Run ``docker ARGS``; return stdout. Raises ``AssertionError`` on failure."""
-    return run(["docker", *args], timeout=timeout).stdout
+def compose_client(
+    project: Path,
+    env: Mapping[str, str] | None = None,
+    files: Sequence[str] = ("compose.yaml",),
+    env_files: Sequence[str] = (),
+) -> DockerClient:
+    """A python-on-whales client for the compose project in ``project``: its
+    ``files`` and ``env_files`` (relative to ``project``), named by ``env``'s
+    COMPOSE_PROJECT_NAME when set.
+
+    Variables of ``env`` that this process's environment lacks or holds
+    otherwise (WEB_PORT, DEV_UID, ...) reach Compose's interpolation too.
+    """
+    env = dict(env or os.environ)
+    name = env.pop("COMPOSE_PROJECT_NAME", None)
+    extra = [f"{k}={v}" for k, v in env.items() if os.environ.get(k) != v]
+    return DockerClient(
+        compose_files=[project / f for f in files],
+        compose_env_files=[project / f for f in env_files],
+        compose_project_name=name,
+        compose_project_directory=project,
+        # python-on-whales runs the CLI with os.environ only: `env` carries the rest.
+        client_call=["env", *extra, "docker"] if extra else ["docker"],
+    )
 
 
-def host_port(container: str, port: int) -> int:
-    """The loopback port Docker chose for ``container``'s ``port``
-    (published as ``-p 127.0.0.1::PORT``)."""
-    out = docker("port", container, f"{port}/tcp").split()[0]
-    return int(out.rsplit(":", 1)[1])
-
-
-def compose(project: Path, env: dict[str, str], *args: str, timeout: float = 900) -> str:
-    """Run ``docker compose ARGS`` in ``project`` with ``env``; return stdout."""
-    return run(["docker", "compose", *args], cwd=project, env=env, timeout=timeout).stdout
-
-
-def resolved_production_config(project: Path, env: dict[str, str] | None = None) -> dict:
-    """compose.production.yaml with .env.production, as Compose resolves it.
+def resolved_production_config(project: Path, env: Mapping[str, str] | None = None) -> dict:
+    """compose.production.yaml with .env.production, as Compose resolves it
+    (``compose.config(return_json=True)``).
 
     Needs only the CLI, not an engine: ``docker compose config`` interpolates
     and merges without contacting the daemon.
     """
-    out = run(
-        [
-            "docker",
-            "compose",
-            "--file",
-            "compose.production.yaml",
-            "--env-file",
-            ".env.production",
-            "config",
-            "--format",
-            "json",
-        ],
-        cwd=project,
-        env=env,
-    ).stdout
-    return json.loads(out)
+    client = compose_client(project, env, ["compose.production.yaml"], [".env.production"])
+    return client.compose.config(return_json=True)
 
 
-def compose_port(project: Path, env: dict[str, str], service: str, port: int) -> int:
-    """The host port compose published for ``service``'s ``port``."""
-    out = compose(project, env, "port", service, str(port)).strip()
-    return int(out.rsplit(":", 1)[1])
+def host_port(container: str, port: int) -> int:
+    """The loopback port Docker chose for ``container``'s ``port`` (published
+    as ``127.0.0.1::PORT``), from its inspect data: python-on-whales has no
+    ``docker port``."""
+    ports = docker.container.inspect(container).network_settings.ports
+    return int(ports[f"{port}/tcp"][0]["HostPort"])
 
 
-def serve(image: str, name: str, network: str, env: dict[str, str], *extra: str) -> int:
+def serve(image: str, name: str, network: str, env: Mapping[str, str]) -> int:
     """Start ``image``'s default command as container ``name`` on ``network``
-    with ``env`` (and ``extra`` docker run arguments); return the loopback
-    port its 8000 was published on. The caller removes the container."""
-    settings = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
-    docker(
-        "run", "-d", "--name", name, "--network", network,
-        "-p", "127.0.0.1::8000", *extra, *settings, image,
+    with ``env``; return the loopback port its 8000 was published on. The
+    caller removes the container."""
+    docker.run(
+        image, detach=True, name=name, networks=[network], envs=env,
+        publish=[("127.0.0.1::8000",)],
     )  # fmt: skip
     return host_port(name, 8000)
 
 
-def createsuperuser(username: str, password: str) -> list[str]:
-    """The tail of a ``compose exec``/``compose run`` that makes a Django
-    superuser in the web service without a prompt (createsuperuser reads
-    DJANGO_SUPERUSER_PASSWORD when given --noinput)."""
-    return [
-        "-e", f"DJANGO_SUPERUSER_PASSWORD={password}", "web",
-        "python", "manage.py", "createsuperuser", "--noinput",
-        "--username", username, "--email", f"{username}@example.com",
-    ]  # fmt: skip
+def createsuperuser(username: str, password: str) -> dict:
+    """Keyword arguments for ``compose.execute`` or ``compose.run`` that make a
+    Django superuser in the web service without a prompt (createsuperuser
+    reads DJANGO_SUPERUSER_PASSWORD when given --noinput)."""
+    return {
+        "service": "web",
+        "command": ["python", "manage.py", "createsuperuser", "--noinput",
+                    "--username", username, "--email", f"{username}@example.com"],
+        "envs": {"DJANGO_SUPERUSER_PASSWORD": password},
+        "tty": False,
+    }  # fmt: skip
 
 
 def healthy(container: str) -> bool:
     """Whether Docker's healthcheck currently reports ``container`` healthy."""
-    return docker("inspect", "-f", "{{.State.Health.Status}}", container).strip() == "healthy"
+    return docker.container.inspect(container).state.health.status == "healthy"
 
 
 def unread_bytes(container: str, port: int, ignore_peer: str = "") -> list[int]:
@@ -135,7 +133,7 @@ def unread_bytes(container: str, port: int, ignore_peer: str = "") -> list[int]:
         f"if r[3] == '01' and int(r[1].rsplit(':', 1)[1], 16) == {port} "
         f"and peer(r[2]) != {ignore_peer!r}])"
     )
-    return [int(n) for n in docker("exec", container, "python", "-c", code).split()]
+    return [int(n) for n in docker.execute(container, ["python", "-c", code]).split()]
 
 
 def start_backing_services(
@@ -147,43 +145,21 @@ def start_backing_services(
     connections (``pg_isready -h 127.0.0.1``: the socket answers early, during
     first init) and Redis answers PONG. Raises ``AssertionError`` otherwise.
     """
-    docker(
-        "run",
-        "-d",
-        "--name",
-        db,
-        "--network",
-        net,
-        "-e",
-        "POSTGRES_USER=svc",
-        "-e",
-        "POSTGRES_PASSWORD=pw",
-        "-e",
-        "POSTGRES_DB=svc",
-        f"postgres:{postgres_major}",
-    )
-    docker("run", "-d", "--name", redis, "--network", net, f"redis:{redis_major}")
+    settings = {"POSTGRES_USER": "svc", "POSTGRES_PASSWORD": "pw", "POSTGRES_DB": "svc"}
+    docker.run(f"postgres:{postgres_major}", detach=True, name=db, networks=[net], envs=settings)
+    docker.run(f"redis:{redis_major}", detach=True, name=redis, networks=[net])
 
     def ready() -> bool:
-        pg = run(["docker", "exec", db, "pg_isready", "-h", "127.0.0.1", "-U", "svc"], check=False)
-        pong = run(["docker", "exec", redis, "redis-cli", "ping"], check=False).stdout.strip()
-        return pg.returncode == 0 and pong == "PONG"
+        # execute raises while pg_isready exits non-zero: "not yet" to wait_until.
+        docker.execute(db, ["pg_isready", "-h", "127.0.0.1", "-U", "svc"])
+        return docker.execute(redis, ["redis-cli", "ping"]).strip() == "PONG"
 
     wait_until(ready, within, f"{db} and {redis} ready", every=0.5)
     return f"postgres://svc:pw@{db}:5432/svc"
 
 
 def remove(*containers: str) -> None:
-    """Remove containers, running or not; missing ones are fine."""
-    run(["docker", "rm", "-f", *containers], check=False)
-
-
-def wait_exited(container: str, within: float = 30) -> int:
-    """Wait until ``container`` has stopped; return its exit code."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        state = docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", container).split()
-        if state[0] == "exited":
-            return int(state[1])
-        time.sleep(0.1)
-    raise AssertionError(f"{container} still running after {within} s")
+    """Remove containers, running or not; missing ones are fine (the CLI
+    removes the others before it fails on them)."""
+    with suppress(DockerException):
+        docker.container.remove(list(containers), force=True)

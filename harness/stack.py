@@ -12,23 +12,23 @@ Traffic stays on loopback and the stack's own networks.
 from __future__ import annotations
 
 import base64
-import http.client
-import http.cookiejar
 import ipaddress
 import json
-import re
 import secrets
 import ssl
-import urllib.parse
-import urllib.request
+from contextlib import suppress
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
-from harness.docker import compose, docker, unique
-from harness.http import wait_until
-from harness.proc import run
+import httpx
+
+from harness.docker import DockerClient, DockerException, compose_client, docker, healthy, unique
+from harness.http import log_in
+from harness.wait import wait_until
 
 # A listener that answers 200 to everything and prints what it was sent.
+# Ours on http.server: it runs in the production image, which has no test libraries.
 LISTENER = """
 import base64, gzip, http.server, json, sys, zlib
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -53,9 +53,8 @@ http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Handler).serve_fo
 def free_subnet() -> ipaddress.IPv4Network:
     """A /24 in 172.16.0.0/16 that no Docker network on this engine uses
     (Docker's own address pools start at 172.17.0.0/16)."""
-    ids = docker("network", "ls", "-q").split()
-    used = docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", *ids)
-    taken = [ipaddress.ip_network(n) for n in used.split() if ":" not in n]
+    configs = [c for net in docker.network.list() for c in net.ipam.config or []]
+    taken = [ipaddress.ip_network(c["Subnet"]) for c in configs if ":" not in c.get("Subnet", ":")]
     for third in range(200, 0, -1):
         candidate = ipaddress.ip_network(f"172.16.{third}.0/24")
         if not any(candidate.overlaps(net) for net in taken):
@@ -71,16 +70,27 @@ class Stack:
     path: Path
     env: dict[str, str]
     files: list[str]
+    env_files: list[str]
     subnet: ipaddress.IPv4Network
 
-    def compose(self, *args: str, timeout: float = 900) -> str:
-        return compose(self.path, self.env, *self.files, *args, timeout=timeout)
+    @cached_property
+    def docker(self) -> DockerClient:
+        """python-on-whales' client of this stack: ``.compose`` runs Compose on
+        its ``files`` (relative to ``path``), ``env_files`` and ``env``."""
+        return compose_client(self.path, self.env, self.files, self.env_files)
+
+    def compose_command(self, *args: str) -> list[str]:
+        """The ``docker compose ARGS`` argv of this stack, for a process that
+        runs in the background (python-on-whales' calls block until done)."""
+        return [str(part) for part in self.docker.compose.docker_compose_cmd] + list(args)
 
     def container(self, service: str) -> str:
-        return self.compose("ps", "--all", "-q", service).strip()
+        """The ID of ``service``'s container, running or not."""
+        return self.docker.compose.ps([service], all=True)[0].id
 
     def port(self, service: str, port: int) -> int:
-        return int(self.compose("port", service, str(port)).strip().rsplit(":", 1)[1])
+        """The host port Compose published for ``service``'s ``port``."""
+        return self.docker.compose.port(service, port)[1]
 
     @property
     def web(self) -> str:
@@ -89,8 +99,18 @@ class Stack:
 
     def logs(self, service: str) -> str:
         """The service's output as Docker keeps it (no compose decoration)."""
-        proc = run(["docker", "logs", self.container(service)])
-        return proc.stdout + proc.stderr
+        return docker.container.logs(self.container(service))
+
+    def django_shell(self, code: str, run: bool = False) -> str:
+        """Run ``code`` in ``manage.py shell`` in web (``run``: in a throwaway
+        web container, without dependencies); return what it printed. Raises
+        ``DockerException`` when the command exits non-zero."""
+        command = ["python", "manage.py", "shell", "-c", code]
+        if run:
+            return self.docker.compose.run(
+                "web", command, remove=True, dependencies=False, tty=False
+            )
+        return self.docker.compose.execute("web", command, tty=False)
 
     def received(self, fake: str) -> list[tuple[str, bytes]]:
         """``(path, body)`` of every request ``fake-sentry``/``fake-otlp`` got."""
@@ -99,41 +119,39 @@ class Stack:
 
     def proxy_trust(self) -> ssl.SSLContext:
         """A TLS context that trusts Caddy's own CA (it signs localhost's certificate)."""
-        root = self.compose(
-            "exec", "-T", "proxy", "cat", "/data/caddy/pki/authorities/local/root.crt"
+        root = self.docker.compose.execute(
+            "proxy", ["cat", "/data/caddy/pki/authorities/local/root.crt"], tty=False
         )
         return ssl.create_default_context(cadata=root)
 
-    def direct(self, path: str, **headers: str) -> http.client.HTTPResponse:
-        """GET ``path`` from web's own port, around the proxy, with Host: localhost."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port("web", 8000), timeout=10)
-        return _request(conn, "GET", path, {"Host": "localhost", **headers})
-
-    def through_proxy(
-        self, path: str, method: str = "GET", **headers: str
-    ) -> http.client.HTTPResponse:
-        """``method`` https://localhost``path`` through Caddy; the response, its
-        body read into ``.body``."""
-        conn = http.client.HTTPSConnection(
-            "localhost", self.port("proxy", 443), context=self.proxy_trust(), timeout=10
+    def proxy_client(self, **options) -> httpx.Client:
+        """An httpx client of https://localhost through Caddy, trusting its CA,
+        10 s timeouts; ``options`` go to ``httpx.Client`` (it follows no
+        redirects and keeps its connection alive unless told otherwise)."""
+        return httpx.Client(
+            base_url=f"https://localhost:{self.port('proxy', 443)}",
+            verify=self.proxy_trust(),
+            timeout=10,
+            **options,
         )
-        return _request(conn, method, path, headers)
 
+    def direct(self, path: str, **headers: str) -> httpx.Response:
+        """GET ``path`` from web's own port, around the proxy, with Host: localhost.
+        Raises ``httpx.TransportError`` when web does not answer."""
+        return httpx.get(self.web + path, headers={"Host": "localhost", **headers}, timeout=10)
 
-def _request(
-    conn: http.client.HTTPConnection, method: str, path: str, headers: dict
-) -> http.client.HTTPResponse:
-    conn.request(method, path, headers=headers)
-    response = conn.getresponse()
-    response.body = response.read()
-    conn.close()
-    return response
+    def through_proxy(self, path: str, method: str = "GET", **headers: str) -> httpx.Response:
+        """``method`` https://localhost``path`` through Caddy; the response, its
+        body read. Raises ``httpx.TransportError`` when Caddy does not answer."""
+        with self.proxy_client() as client:
+            return client.request(method, path, headers=headers)
 
 
 def start(name: str, path: Path, build_env: dict[str, str], settings: dict[str, str]) -> Stack:
     """Write .env.production (``settings`` over test defaults) and the test
     override next to the render's compose files, and bring the stack up as
-    `make prod-up` does. Raises ``AssertionError`` when it does not come up."""
+    `make prod-up` does (``compose up --wait``). Raises python-on-whales'
+    ``DockerException`` when it does not come up, after removing it."""
     subnet = free_subnet()
     image = f"{unique(name)}-production"
     values = {
@@ -175,20 +193,12 @@ def start(name: str, path: Path, build_env: dict[str, str], settings: dict[str, 
     }
     override = {"services": {"web": {"ports": ["127.0.0.1:0:8000"]}, **fakes}}
     (path / "test-overrides.yaml").write_text(json.dumps(override, indent=2))
-    files = [
-        "--file",
-        "compose.production.yaml",
-        "--file",
-        "test-overrides.yaml",
-        "--env-file",
-        ".env.production",
-    ]
-    stack = Stack(
-        name, path, dict(build_env, COMPOSE_PROJECT_NAME=unique(f"prod-{name}")), files, subnet
-    )
+    files = ["compose.production.yaml", "test-overrides.yaml"]
+    env = dict(build_env, COMPOSE_PROJECT_NAME=unique(f"prod-{name}"))
+    stack = Stack(name, path, env, files, [".env.production"], subnet)
     try:
-        stack.compose("up", "--build", "--detach", "--wait", timeout=1800)
-    except AssertionError:
+        stack.docker.compose.up(build=True, detach=True, wait=True)
+    except DockerException:
         stop(stack)
         raise
     return stack
@@ -196,19 +206,15 @@ def start(name: str, path: Path, build_env: dict[str, str], settings: dict[str, 
 
 def stop(stack: Stack) -> None:
     """Remove the stack, its volumes and the image it built."""
-    stack.compose("down", "--volumes")
-    run(["docker", "image", "rm", f"{unique(stack.name)}-production"], check=False)
+    stack.docker.compose.down(volumes=True)
+    with suppress(DockerException):  # not built when the stack failed before
+        docker.image.remove(f"{unique(stack.name)}-production")
 
 
 def wait_healthy(stack: Stack, service: str, within: float = 60) -> None:
     """Wait until Docker reports ``service``'s healthcheck healthy."""
     container = stack.container(service)
-    wait_until(
-        lambda: docker("inspect", "-f", "{{.State.Health.Status}}", container).strip() == "healthy",
-        within,
-        f"{service} healthy",
-        every=0.5,
-    )
+    wait_until(lambda: healthy(container), within, f"{service} healthy", every=0.5)
 
 
 def access_record(container: str, marker: str) -> dict:
@@ -217,8 +223,7 @@ def access_record(container: str, marker: str) -> dict:
     to write it). Raises ``AssertionError`` when none appears."""
 
     def record():
-        proc = run(["docker", "logs", container])
-        for line in (proc.stdout + proc.stderr).splitlines():
+        for line in docker.container.logs(container).splitlines():
             if marker in line and line.startswith("{"):
                 entry = json.loads(line)
                 if entry.get("logger") == "gunicorn.access":
@@ -234,22 +239,12 @@ def admin_session(stack: Stack, username: str, password: str) -> dict[str, str]:
     session: its cookies (session and CSRF), the CSRF token in X-CSRFToken
     and a same-origin Referer. Raises ``AssertionError`` when the login does
     not land on /admin/."""
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(
-        urllib.request.HTTPSHandler(context=stack.proxy_trust()),
-        urllib.request.HTTPCookieProcessor(jar),
-    )
-    url = f"https://localhost:{stack.port('proxy', 443)}/admin/login/"
-    page = opener.open(url).read().decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    fields = {"csrfmiddlewaretoken": token, "username": username, "password": password}
-    form = urllib.parse.urlencode({**fields, "next": "/admin/"})
-    request = urllib.request.Request(url, data=form.encode(), headers={"Referer": url})
-    with opener.open(request) as response:
-        assert response.geturl().endswith("/admin/"), response.geturl()
-    cookies = {cookie.name: cookie.value for cookie in jar}
+    with stack.proxy_client() as browser:
+        landed = log_in(browser, username, password)
+        assert (landed.status_code, landed.url.path) == (200, "/admin/"), landed.url
+        cookies = {cookie.name: cookie.value for cookie in browser.cookies.jar}
     return {
         "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
         "X-CSRFToken": cookies["csrftoken"],
-        "Referer": url,
+        "Referer": str(landed.url.join("/admin/login/")),
     }

@@ -1,13 +1,13 @@
 """What a running production stack's data stores grant: the app's Postgres
 role tried on privileged statements, and redis-cli with or without Redis's
-password. Both run inside the stack's own containers (``docker compose exec``
-and ``docker exec``), so nothing leaves the stack's networks."""
+password. Both run inside the stack's own containers (python-on-whales'
+``compose.execute`` and ``execute``), so nothing leaves the stack's networks."""
 
 from __future__ import annotations
 
 import json
 
-from harness.proc import run
+from harness.docker import DockerException, docker
 from harness.stack import Stack
 
 # Statements one SQL injection would reach for, each refused to the app's role.
@@ -45,9 +45,8 @@ print(json.dumps(results))
 def as_the_app(stack: Stack) -> dict:
     """As web's DATABASE_URL role: ``user``, ``attributes`` ([superuser,
     createrole, createdb]) and, per PRIVILEGED name, "allowed" or the error."""
-    out = stack.compose(
-        "exec", "-T", "web", "python", "-c", _AS_THE_APP, json.dumps(PRIVILEGED), timeout=120
-    )
+    command = ["python", "-c", _AS_THE_APP, json.dumps(PRIVILEGED)]
+    out = stack.docker.compose.execute("web", command, tty=False)
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -59,9 +58,10 @@ def refused(outcome: str) -> bool:
 def redis_cli(stack: Stack, *args: str, password: bool = True) -> str:
     """``redis-cli ARGS`` in the redis container (which holds the password in
     REDISCLI_AUTH); without the password when ``password`` is false. Returns
-    what it printed, stdout and stderr."""
+    what it printed (redis-cli prints refusals on stdout and exits 0); stdout
+    and stderr when it exits non-zero."""
     unset = [] if password else ["env", "-u", "REDISCLI_AUTH"]
-    proc = run(
-        ["docker", "exec", stack.container("redis"), *unset, "redis-cli", *args], check=False
-    )
-    return (proc.stdout + proc.stderr).strip()
+    try:
+        return docker.execute(stack.container("redis"), [*unset, "redis-cli", *args]).strip()
+    except DockerException as error:
+        return f"{error.stdout}{error.stderr}".strip()

@@ -15,78 +15,24 @@ by their IDs in the worker's JSON log lines; the example task logs
 
 from __future__ import annotations
 
-import http.client
 import json
 import subprocess
 import threading
 import time
-import uuid
 
+import httpx
 import pytest
 import yaml
 
 from harness.docker import docker
-from harness.http import wait_until
+from harness.notes import new_note, queue, succeeded, worker_lines, writer
 from harness.questions import integration_variants
 from harness.report import report
-from harness.stack import Stack, admin_session, wait_healthy
+from harness.stack import Stack, wait_healthy
+from harness.wait import wait_until
 
 NAMES = [name for name, answers in integration_variants().items() if answers.get("celery")]
 pytestmark = pytest.mark.parametrize("variant", NAMES, indirect=True)
-
-
-def new_note(stack: Stack, words: int = 3) -> int:
-    """A note made through the ORM in a throwaway web container; its ID."""
-    body = " ".join(["word"] * words)
-    code = f"from notes.models import Note; print(Note.objects.create(title='t', body='{body}').pk)"
-    out = stack.compose(
-        "run", "--rm", "--no-deps", "web", "python", "manage.py", "shell", "-c", code
-    )
-    return int(out.strip().splitlines()[-1])
-
-
-def writer(stack: Stack, permitted: bool = True) -> dict[str, str]:
-    """Headers that make a request through the proxy come from a logged-in
-    staff user, holding notes.add_notesummary when ``permitted``: its
-    cookies (session and CSRF), the CSRF token in X-CSRFToken, and a
-    same-origin Referer, as a browser's script sends them. The user is made
-    in web and logs in through the admin's form, once per stack and kind."""
-    # Kept on the stack itself: a stack made again under the same project
-    # name has a new database, where an older session does not exist.
-    sessions = stack.__dict__.setdefault("writer_sessions", {})
-    if permitted in sessions:
-        return sessions[permitted]
-    username, password = f"writer-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    code = (
-        "from django.contrib.auth import get_user_model\n"
-        "from django.contrib.auth.models import Permission\n"
-        f"user = get_user_model().objects.create_user({username!r}, password={password!r}, "
-        "is_staff=True)\n"
-    )
-    if permitted:
-        code += (
-            "user.user_permissions.add(Permission.objects.get("
-            "content_type__app_label='notes', codename='add_notesummary'))\n"
-        )
-    stack.compose("exec", "-T", "web", "python", "manage.py", "shell", "-c", code)
-    sessions[permitted] = admin_session(stack, username, password)
-    return sessions[permitted]
-
-
-def queue(stack: Stack, note: int, work_seconds: float = 0) -> str:
-    """POST the note's summary through the proxy as writer(); the queued task's ID."""
-    query = f"?work_seconds={work_seconds}" if work_seconds else ""
-    response = stack.through_proxy(f"/notes/{note}/summary/{query}", method="POST", **writer(stack))
-    assert response.status == 202, response.body
-    return json.loads(response.body)["task"]
-
-
-def worker_lines(stack: Stack) -> list[dict]:
-    return [json.loads(line) for line in stack.logs("worker").splitlines() if line.startswith("{")]
-
-
-def succeeded(stack: Stack, task: str) -> bool:
-    return any(task in r["message"] and "succeeded" in r["message"] for r in worker_lines(stack))
 
 
 def completions(stack: Stack, note: int) -> int:
@@ -95,7 +41,7 @@ def completions(stack: Stack, note: int) -> int:
 
 def summary(stack: Stack, note: int) -> dict | None:
     response = stack.through_proxy(f"/notes/{note}/summary/")
-    return json.loads(response.body) if response.status == 200 else None
+    return json.loads(response.content) if response.status_code == 200 else None
 
 
 def test_a_task_queued_by_the_view_runs_and_its_effect_shows(production):
@@ -131,13 +77,13 @@ def test_docker_stop_lets_the_running_task_finish(production):
     note, task = slow_task_running(production, work_seconds=6)
     worker = production.container("worker")
     started = time.monotonic()
-    docker("stop", worker)
+    docker.stop(worker)
     stopped = time.monotonic() - started
-    exit_code = int(docker("inspect", "-f", "{{.State.ExitCode}}", worker))
+    exit_code = docker.container.inspect(worker).state.exit_code
     finished = succeeded(production, task)
     done_once = completions(production, note) == 1
     # The same container again (compose might make a new one, and its logs would be new).
-    docker("start", worker)
+    docker.start(worker)
     wait_healthy(production, "worker", within=120)
     report(
         f"celery worker docker stop mid-task: stopped in {stopped:.1f} s (task had ~6 s left), "
@@ -151,9 +97,9 @@ def test_docker_stop_lets_the_running_task_finish(production):
 def test_a_killed_workers_task_is_delivered_again_and_completes_once(production):
     note, task = slow_task_running(production, work_seconds=6)
     worker = production.container("worker")
-    docker("kill", worker)  # SIGKILL: no chance to finish or hand the task back
+    docker.kill(worker)  # SIGKILL: no chance to finish or hand the task back
     killed = time.monotonic()
-    docker("start", worker)  # what its restart policy would do, now
+    docker.start(worker)  # what its restart policy would do, now
     wait_healthy(production, "worker", within=120)
     wait_until(lambda: succeeded(production, task), 60, f"task {task} delivered again")
     report(
@@ -167,7 +113,7 @@ def test_a_killed_workers_task_is_delivered_again_and_completes_once(production)
 def test_redis_restarted_under_a_stream_of_tasks_loses_none_queued_after(production):
     notes = [new_note(production) for _ in range(20)]
     worker = production.container("worker")
-    worker_started = docker("inspect", "-f", "{{.State.StartedAt}}", worker).strip()
+    worker_started = docker.container.inspect(worker).state.started_at
     redis = production.container("redis")
     accepted: list[tuple[float, str]] = []
     refused: list[tuple[float, str]] = []
@@ -179,20 +125,20 @@ def test_redis_restarted_under_a_stream_of_tasks_loses_none_queued_after(product
                 response = production.through_proxy(
                     f"/notes/{note}/summary/", method="POST", **headers
                 )
-            except (OSError, http.client.HTTPException) as error:  # counted, never fatal
+            except httpx.TransportError as error:  # counted, never fatal
                 refused.append((time.monotonic(), repr(error)))
             else:
-                if response.status == 202:
-                    accepted.append((time.monotonic(), json.loads(response.body)["task"]))
+                if response.status_code == 202:
+                    accepted.append((time.monotonic(), json.loads(response.content)["task"]))
                 else:
-                    refused.append((time.monotonic(), f"HTTP {response.status}"))
+                    refused.append((time.monotonic(), f"HTTP {response.status_code}"))
             time.sleep(0.3)
 
     sender = threading.Thread(target=stream)
     sender.start()
     time.sleep(1.5)
     restart_at = time.monotonic()
-    docker("restart", redis)
+    docker.restart(redis)
     wait_healthy(production, "redis")
     back_at = time.monotonic()
     sender.join(60)
@@ -213,12 +159,13 @@ def test_redis_restarted_under_a_stream_of_tasks_loses_none_queued_after(product
         f"{back_at - restart_at:.1f} s restart, {len(after)} after, all of which ran; "
         "worker not restarted"
     )
-    restarted = docker("inspect", "-f", "{{.State.StartedAt}}", worker).strip() != worker_started
+    restarted = docker.container.inspect(worker).state.started_at != worker_started
     assert not restarted, "\n".join(production.logs("worker").splitlines()[-40:])
 
 
 def exit_status(container: str, *command: str, timeout: float = 30) -> int | None:
     """``command``'s exit status in ``container``; None when it did not end in time."""
+    # The CLI itself: python-on-whales' execute has no timeout.
     try:
         return subprocess.run(
             ["docker", "exec", container, *command], capture_output=True, timeout=timeout
@@ -229,12 +176,10 @@ def exit_status(container: str, *command: str, timeout: float = 30) -> int | Non
 
 def test_a_redis_outage_past_the_liveness_limit_restarts_no_worker(production):
     worker = production.container("worker")
-    state = "{{.State.StartedAt}} {{.RestartCount}}"
-    before = docker("inspect", "-f", state, worker).strip()
+    inspected = docker.container.inspect(worker)
+    before = (inspected.state.started_at, inspected.restart_count)
     # The checks as the stack and the manifests run them.
-    (compose_check,) = json.loads(
-        docker("inspect", "-f", "{{json .Config.Healthcheck.Test}}", worker)
-    )[1:]
+    (compose_check,) = inspected.config.healthcheck.test[1:]
     manifest = production.path / "deploy/kubernetes/base/worker.yaml"
     probes = [["sh", "-c", compose_check]]
     if manifest.exists():
@@ -245,7 +190,7 @@ def test_a_redis_outage_past_the_liveness_limit_restarts_no_worker(production):
                 "--destination celery@$HOSTNAME --timeout 5"]  # fmt: skip
     redis = production.container("redis")
     results: list[tuple[float, list[int | None]]] = []
-    docker("pause", redis)  # hung, not gone: connections stay open and get no answer
+    docker.pause(redis)  # hung, not gone: connections stay open and get no answer
     paused = time.monotonic()
     try:
         old = exit_status(worker, *old_ping)
@@ -255,11 +200,12 @@ def test_a_redis_outage_past_the_liveness_limit_restarts_no_worker(production):
                 (time.monotonic() - paused, [exit_status(worker, *probe) for probe in probes])
             )
             time.sleep(10)
-        health = docker("inspect", "-f", "{{.State.Health.Status}}", worker).strip()
+        health = docker.container.inspect(worker).state.health.status
     finally:
-        docker("unpause", redis)
+        docker.unpause(redis)
     outage = time.monotonic() - paused
-    after = docker("inspect", "-f", state, worker).strip()
+    inspected = docker.container.inspect(worker)
+    after = (inspected.state.started_at, inspected.restart_count)
     report(
         f"celery worker with Redis paused {outage:.0f} s: old ping check exit {old}, "
         f"liveness checks {sum(all(s == 0 for s in r) for _, r in results)}/{len(results)} "
@@ -287,7 +233,7 @@ def test_the_clear_sessions_task_deletes_expired_sessions_only(production):
         "    keys.append(s.session_key)\n"
         "print(*keys)\n"
     )
-    out = production.compose("exec", "-T", "web", "python", "manage.py", "shell", "-c", make)
+    out = production.django_shell(make)
     expired, live = out.split()[-2:]
     present = (
         "from django.contrib.sessions.models import Session; print(sorted(Session.objects"
@@ -295,13 +241,11 @@ def test_the_clear_sessions_task_deletes_expired_sessions_only(production):
     )
 
     def remaining() -> list[str]:
-        shell = ("exec", "-T", "web", "python", "manage.py", "shell", "-c", present)
-        return json.loads(production.compose(*shell).splitlines()[-1].replace("'", '"'))
+        return json.loads(production.django_shell(present).splitlines()[-1].replace("'", '"'))
 
     assert remaining() == sorted([expired, live])
-    production.compose(
-        "exec", "-T", "worker", "celery", "-A", "config", "call", "config.clear_expired_sessions"
-    )
+    clear = ["celery", "-A", "config", "call", "config.clear_expired_sessions"]
+    production.docker.compose.execute("worker", clear, tty=False)
     wait_until(lambda: expired not in remaining(), 30, "the expired session deleted")
     # The live one stays: nobody is logged out early.
     assert remaining() == [live]

@@ -12,7 +12,6 @@ exactly one delivery for the note, so any task queued before it would show.
 
 from __future__ import annotations
 
-import http.client
 import itertools
 import json
 import time
@@ -20,11 +19,11 @@ import urllib.parse
 
 import pytest
 
-from harness.http import wait_until
+from harness.notes import succeeded, worker_lines, writer
 from harness.questions import integration_variants
 from harness.report import report
 from harness.stack import Stack
-from tests.integration.test_celery import succeeded, worker_lines, writer
+from harness.wait import wait_until
 
 NAMES = [name for name, answers in integration_variants().items() if answers.get("celery")]
 pytestmark = pytest.mark.parametrize("variant", NAMES, indirect=True)
@@ -54,8 +53,7 @@ def summarised_note(stack: Stack) -> int:
         "NoteSummary.objects.create(note=note, words=2)\n"
         "print(note.pk)\n"
     )
-    out = stack.compose("exec", "-T", "web", "python", "manage.py", "shell", "-c", code)
-    return int(out.strip().splitlines()[-1])
+    return int(stack.django_shell(code).strip().splitlines()[-1])
 
 
 def deliveries(stack: Stack, note: int) -> int:
@@ -69,8 +67,8 @@ def assert_nothing_was_queued(stack: Stack, note: int, before: int) -> None:
     ``AssertionError`` unless the worker delivered that task alone since
     ``before`` deliveries were counted."""
     response = stack.through_proxy(f"/notes/{note}/summary/", method="POST", **writer(stack))
-    assert response.status == 202, response.body
-    task = json.loads(response.body)["task"]
+    assert response.status_code == 202, response.content
+    task = json.loads(response.content)["task"]
     wait_until(lambda: succeeded(stack, task), 30, f"the control task {task}")
     assert deliveries(stack, note) == before + 1, "a refused request queued a task"
 
@@ -79,10 +77,10 @@ def post(stack: Stack, note: int, query: str = "", **headers: str) -> tuple[int,
     """POST ``note``'s summary through the proxy; the status and the body
     (parsed when it is JSON, Django's CSRF page is not)."""
     response = stack.through_proxy(f"/notes/{note}/summary/{query}", method="POST", **headers)
-    body = response.body.decode(errors="replace")
-    if response.getheader("Content-Type", "").startswith("application/json"):
-        return response.status, json.loads(body)
-    return response.status, body
+    body = response.content.decode(errors="replace")
+    if response.headers.get("Content-Type", "").startswith("application/json"):
+        return response.status_code, json.loads(body)
+    return response.status_code, body
 
 
 def test_nobody_logged_in_is_refused_and_queues_nothing(production):
@@ -130,24 +128,18 @@ def test_a_flood_of_bad_parameters_is_refused_naming_each_and_queues_nothing(pro
     before = deliveries(production, note)
     headers = writer(production)
     # One connection for the whole flood, as a script hammering the endpoint would use.
-    conn = http.client.HTTPSConnection(
-        "localhost", production.port("proxy", 443), context=production.proxy_trust(), timeout=10
-    )
     wrong = []
     started = time.monotonic()
-    try:
+    with production.proxy_client() as client:
         for query, named in itertools.islice(itertools.cycle(BAD_QUERIES), FLOOD):
-            conn.request("POST", f"/notes/{note}/summary/?{query}", headers=headers)
-            response = conn.getresponse()
-            body = response.read()
+            response = client.post(f"/notes/{note}/summary/?{query}", headers=headers)
+            body = response.content
             try:
                 parameter = json.loads(body).get("parameter")
             except ValueError:
                 parameter = None
-            if response.status != 400 or parameter != named:
-                wrong.append((query[:40], response.status, body[:200]))
-    finally:
-        conn.close()
+            if response.status_code != 400 or parameter != named:
+                wrong.append((query[:40], response.status_code, body[:200]))
     elapsed = time.monotonic() - started
 
     assert not wrong, wrong

@@ -16,7 +16,6 @@ container and reversed at the end, so the image stays as built."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
 import time
@@ -26,9 +25,11 @@ import pytest
 
 from harness.docker import docker
 from harness.load import Load, failures
+from harness.notes import new_note, queue
 from harness.questions import integration_variants
 from harness.report import report
 from harness.stack import Stack
+from harness.wait import wait_until
 
 NAMES = [name for name, answers in integration_variants().items() if answers.get("celery")]
 pytestmark = pytest.mark.parametrize("variant", NAMES, indirect=True)
@@ -50,10 +51,9 @@ class Migration(migrations.Migration):
 
 def psql(stack: Stack, sql: str) -> str:
     """``sql`` run by psql as the superuser in the db container; its bare output."""
-    return stack.compose(
-        "exec", "-T", "db", "sh", "-c",
+    return stack.docker.compose.execute("db", ["sh", "-c",
         f'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAX -v ON_ERROR_STOP=1 -c "{sql}"',
-    ).strip()  # fmt: skip
+    ], tty=False).strip()  # fmt: skip
 
 
 def probe_column(stack: Stack) -> str:
@@ -86,10 +86,10 @@ def migrate_command(stack: Stack, migration: Path | None, *args: str, **env: str
     environment and bounds), ``migration`` mounted, running config.migrate."""
     settings = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
     mount = ["-v", f"{migration}:/app/notes/migrations/{migration.name}:ro"] if migration else []
-    return [
-        "docker", "compose", *stack.files, "run", "--rm", "--no-deps", *settings, *mount,
+    return stack.compose_command(
+        "run", "--rm", "--no-deps", *settings, *mount,
         "migrate", "python", "-m", "config.migrate", *args,
-    ]  # fmt: skip
+    )  # fmt: skip
 
 
 def start_migrate(stack: Stack, migration: Path, **env: str) -> subprocess.Popen:
@@ -107,8 +107,8 @@ def hold_lock(stack: Stack, seconds: int) -> subprocess.Popen:
     background; returns once Postgres has granted the lock."""
     sql = f"BEGIN; LOCK TABLE notes_note IN ACCESS SHARE MODE; SELECT pg_sleep({seconds}); COMMIT;"
     holder = subprocess.Popen(
-        ["docker", "compose", *stack.files, "exec", "-T", "db", "sh", "-c",
-         f'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -X -c "{sql}"'],
+        stack.compose_command("exec", "-T", "db", "sh", "-c",
+                              f'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -X -c "{sql}"'),
         cwd=stack.path, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     granted = (
@@ -116,10 +116,10 @@ def hold_lock(stack: Stack, seconds: int) -> subprocess.Popen:
         "WHERE l.relation = 'notes_note'::regclass AND l.granted "
         "AND a.query LIKE '%pg_sleep%' AND a.pid <> pg_backend_pid()"
     )
-    deadline = time.monotonic() + 30
-    while psql(stack, granted) == "0":
-        assert holder.poll() is None and time.monotonic() < deadline, holder.stdout.read()
-        time.sleep(0.2)
+    wait_until(
+        lambda: holder.poll() is not None or psql(stack, granted) != "0", 30, "the lock granted"
+    )
+    assert holder.poll() is None, holder.stdout.read()
     return holder
 
 
@@ -220,18 +220,14 @@ def test_a_migration_retries_with_backoff_and_succeeds_once_the_lock_is_free(pro
 
 
 def test_the_stack_busy_everywhere_stays_within_its_connection_budget(production):
-    from tests.integration.test_celery import new_note, queue
-
     usable = int(psql(production, "SHOW max_connections")) - int(
         psql(production, "SHOW superuser_reserved_connections")
     )
-    config = production.compose(
-        "exec", "-T", "web", "sh", "-c", "echo $WEB_CONCURRENCY $GUNICORN_THREADS"
+    config = production.docker.compose.execute(
+        "web", ["sh", "-c", "echo $WEB_CONCURRENCY $GUNICORN_THREADS"], tty=False
     ).split()
     processes, threads = int(config[0]), int(config[1])
-    command = json.loads(
-        docker("inspect", "-f", "{{json .Config.Cmd}}", production.container("worker"))
-    )
+    command = docker.container.inspect(production.container("worker")).config.cmd
     concurrency = int(command[command.index("--concurrency") + 1])
     # The README's formula for this stack: web's threads and /readyz checks,
     # the worker's processes, beat, a migration.
