@@ -7,6 +7,7 @@ copier.yml the same way) instead of writing them again.
 from __future__ import annotations
 
 import itertools
+import math
 from functools import cache
 from typing import Any
 
@@ -73,58 +74,26 @@ TEXT_EDGES: list[Answers] = [
 ]
 
 
-def _pairs(row: dict[str, Any]) -> set[tuple]:
-    items = sorted(row.items())
-    return {(a, b) for a, b in itertools.combinations(((k, repr(v)) for k, v in items), 2)}
-
-
 def matrix(limit: int = 128) -> list[Answers]:
-    """The answer sets the render tier renders.
+    """The answer sets the render tier renders, the defaults first.
 
     Every combination of the switches when there are at most ``limit``;
-    otherwise every combination of the yes/no switches, with the multi-choice
-    ones chosen so that every pair of values of any two switches appears in
-    some row (pairwise coverage), then the free-text edge cases over the
-    first rows. Deterministic: the same copier.yml gives the same rows.
+    otherwise the defaults, then allpairspy's ``AllPairs`` over the switches
+    with the defaults as ``previously_tested``: every pair of values of any two
+    switches appears in some row (its documented n=2 guarantee). The
+    free-text edge cases go over the rows after the first. Deterministic:
+    AllPairs draws nothing at random, so the same copier.yml gives the same rows.
     """
     found = switches()
-    names = list(found)
-    if len(list(itertools.product(*found.values()))) <= limit:
-        rows = [
-            dict(zip(names, values, strict=True)) for values in itertools.product(*found.values())
-        ]
+    defaults = [values[0] for values in found.values()]
+    if math.prod(len(values) for values in found.values()) <= limit:
+        combos = list(itertools.product(*found.values()))
     else:
-        toggles = {n: v for n, v in found.items() if len(v) == 2 and isinstance(v[0], bool)}
-        others = {n: v for n, v in found.items() if n not in toggles}
-        wanted = set().union(
-            *(
-                _pairs(dict(zip(names, combo, strict=True)))
-                for combo in itertools.product(*found.values())
-            )
-        )
-        covered: set[tuple] = set()
-        rows = []
-        for combo in itertools.product(*toggles.values()):
-            base = dict(zip(toggles, combo, strict=True))
-            best = max(
-                (
-                    base | dict(zip(others, pick, strict=True))
-                    for pick in itertools.product(*others.values())
-                ),
-                key=lambda row: len(_pairs(row) - covered),
-            )
-            rows.append(best)
-            covered |= _pairs(best)
-        while wanted - covered:  # toggles alone leave some pair out: add rows for it
-            best = max(
-                (
-                    dict(zip(names, combo, strict=True))
-                    for combo in itertools.product(*found.values())
-                ),
-                key=lambda row: len(_pairs(row) - covered),
-            )
-            rows.append(best)
-            covered |= _pairs(best)
+        # Imported here: main() runs under the system Python with only PyYAML.
+        from allpairspy import AllPairs
+
+        combos = [defaults, *AllPairs(list(found.values()), previously_tested=[defaults])]
+    rows = [dict(zip(found, combo, strict=True)) for combo in combos]
     for row, edge in zip(rows[1:], TEXT_EDGES, strict=False):
         row.update(edge)
     return rows

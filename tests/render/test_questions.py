@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from harness.proc import run
-from harness.questions import matrix, questions, switches
+from harness.questions import label, matrix, questions, switches
 from harness.render import render
 
 
@@ -82,3 +82,6 @@ def test_the_matrix_covers_every_pair_of_answers():
         for (a, values_a), (b, values_b) in itertools.combinations(switches().items(), 2):
             seen = {(row[a], row[b]) for row in rows}
             assert seen == set(itertools.product(values_a, values_b)), (limit, a, b)
+        # The render tier keys renders by label and reads "defaults": one each.
+        labels = [label(row) for row in rows]
+        assert labels[0] == "defaults" and len(set(labels)) == len(labels), limit
