@@ -3,9 +3,9 @@ that never holds up traffic for long, run by compose's migrate service and
 the Kubernetes migration Job in place of ``manage.py migrate``.
 
 Postgres queues every query on a table behind an ALTER TABLE waiting for its
-lock, so each statement here waits at most DATABASE_LOCK_TIMEOUT_MS for a
-lock (default 3000) and runs at most DATABASE_STATEMENT_TIMEOUT_MS (default
-300000, not the app's 30 s); config/settings.py reads both. A lock not taken
+lock, so each statement here waits at most MIGRATE_LOCK_TIMEOUT_MS for a
+lock (default 3000) and runs at most MIGRATE_STATEMENT_TIMEOUT_MS (default
+300000), whatever the app's DATABASE_* bounds say. A lock not taken
 in time fails the attempt, naming the table and who holds it, and the whole
 ``migrate`` is tried again after 2, 4, 8... s (at most RETRY_CAP_S),
 MIGRATE_ATTEMPTS times in all (default 5).
@@ -21,9 +21,12 @@ import re
 import sys
 import time
 
-# The migration's own bounds; set before settings are read, whatever the app's are.
-LOCK_TIMEOUT_MS = int(os.environ.setdefault("DATABASE_LOCK_TIMEOUT_MS", "3000"))
-os.environ.setdefault("DATABASE_STATEMENT_TIMEOUT_MS", "300000")
+# The migration's own bounds, over the app's (which env files and ConfigMaps hand
+# it too), set before config/settings.py reads them.
+LOCK_TIMEOUT_MS = int(os.environ.get("MIGRATE_LOCK_TIMEOUT_MS", "3000"))
+STATEMENT_TIMEOUT_MS = int(os.environ.get("MIGRATE_STATEMENT_TIMEOUT_MS", "300000"))
+os.environ["DATABASE_LOCK_TIMEOUT_MS"] = str(LOCK_TIMEOUT_MS)
+os.environ["DATABASE_STATEMENT_TIMEOUT_MS"] = str(STATEMENT_TIMEOUT_MS)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.service_settings")
 
 # The longest pause between attempts (s): the backoff doubles up to it.
