@@ -236,21 +236,18 @@ def drain_time_wait(limit: int = 2000, within: float = 120) -> None:
 
 
 # The app with neither JSON logs nor metrics: what observability costs per request.
-WITHOUT_OBSERVABILITY = [
-    "-e",
-    "DJANGO_METRICS=false",
-    "-e",
-    "DJANGO_LOG_FORMAT=plain",
-    "-e",
-    "GUNICORN_CMD_ARGS=--access-logfile=/dev/null",
-]
+WITHOUT_OBSERVABILITY = {
+    "DJANGO_METRICS": "false",
+    "DJANGO_LOG_FORMAT": "plain",
+    "GUNICORN_CMD_ARGS": "--access-logfile=/dev/null",
+}
 
 
 def measure_serving(
-    tag: str, net: str, db: str, redis: str, runs: int, seconds: int, extra: list[str] = ()
+    tag: str, net: str, db: str, redis: str, runs: int, seconds: int, extra: dict | None = None
 ) -> dict:
-    """Start ``tag`` against ``db`` and ``redis`` (with ``extra`` docker run
-    arguments); readyz time, load, memory."""
+    """Start ``tag`` against ``db`` and ``redis`` (with ``extra`` settings);
+    readyz time, load, memory."""
     results: dict[str, list[float]] = {}
     env = {
         "DJANGO_SECRET_KEY": uuid.uuid4().hex * 2,
@@ -263,7 +260,7 @@ def measure_serving(
     for attempt in range(runs):
         app = f"bench-{uuid.uuid4().hex[:8]}"
         started = time.monotonic()
-        port = serve(tag, app, net, env, *extra)
+        port = serve(tag, app, net, {**env, **(extra or {})})
         try:
             url = f"http://127.0.0.1:{port}"
             wait_for_status(url + "/readyz", within=60)
@@ -299,7 +296,7 @@ def measure_proxy(render_path: Path, env: dict, runs: int, seconds: int) -> dict
     stack = start("bench", render_path, env, {"DJANGO_SECURE_SSL_REDIRECT": "false"})
     results: dict[str, list[float]] = {}
     try:
-        stack.compose("exec", "-T", "web", "python", "manage.py", "migrate", "-v0")
+        stack.docker.compose.execute("web", ["python", "manage.py", "migrate", "-v0"], tty=False)
         direct = stack.web
         proxied = f"https://localhost:{stack.port('proxy', 443)}"
         for _ in range(runs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.docker import compose, compose_port, unique
+from harness.docker import compose_client, unique
 from harness.http import wait_for_status
 from harness.proc import run
 from harness.render import answers_of
@@ -21,11 +21,12 @@ def stack(variant, build_env):
     env = dict(build_env, COMPOSE_PROJECT_NAME=unique(name), WEB_PORT="0")
     try:
         run(["make", "up"], cwd=path, env=env, timeout=1800)
-        url = f"http://127.0.0.1:{compose_port(path, env, 'web', 8000)}"
+        client = compose_client(path, env)
+        url = f"http://127.0.0.1:{client.compose.port('web', 8000)[1]}"
         answers = answers_of(path)
-        yield {"path": path, "env": env, "url": url, "answers": answers}
+        yield {"path": path, "env": env, "url": url, "answers": answers, "client": client}
     finally:
-        run(["docker", "compose", "down", "--volumes"], cwd=path, env=env, check=False)
+        compose_client(path, env).compose.down(volumes=True)
 
 
 def test_readyz_answers_200(stack):
@@ -33,17 +34,7 @@ def test_readyz_answers_200(stack):
 
 
 def test_migrations_are_applied_by_the_time_web_answers(stack):
-    compose(
-        stack["path"],
-        stack["env"],
-        "exec",
-        "-T",
-        "web",
-        "python",
-        "manage.py",
-        "migrate",
-        "--check",
-    )
+    stack["client"].compose.execute("web", ["python", "manage.py", "migrate", "--check"], tty=False)
 
 
 def test_generated_test_suite_passes_inside_web(stack):
@@ -58,5 +49,5 @@ def test_generated_lint_passes_inside_web(stack):
 def test_web_runs_the_interpreter_the_render_asked_for(stack):
     version = stack["answers"]["python_version"]
     code = "import sys; print(sys.prefix, sys.version)"
-    out = compose(stack["path"], stack["env"], "exec", "-T", "web", "python", "-c", code)
+    out = stack["client"].compose.execute("web", ["python", "-c", code], tty=False)
     assert out.startswith(f"/opt/venv {version}.")

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.docker import compose, compose_port, createsuperuser, unique
+from harness.docker import compose_client, createsuperuser, docker, unique
 from harness.http import http_get, log_in, wait_for_status
 from harness.proc import run
 from harness.render import render
@@ -50,18 +50,18 @@ def loop(tmp_path_factory, build_env):
     )
     try:
         run(["make", "up"], cwd=path, env=env, timeout=1800)
-        yield {"path": path, "env": env, "uid": uid}
+        yield {"path": path, "env": env, "uid": uid, "client": compose_client(path, env)}
     finally:
-        run(["docker", "compose", "down", "--volumes"], cwd=path, env=env, check=False)
+        compose_client(path, env).compose.down(volumes=True)
 
 
 def url(loop) -> str:
     """web's address now: Docker picks a new port whenever web is re-created."""
-    return f"http://127.0.0.1:{compose_port(loop['path'], loop['env'], 'web', 8000)}"
+    return f"http://127.0.0.1:{loop['client'].compose.port('web', 8000)[1]}"
 
 
 def web(loop, *cmd: str) -> str:
-    return compose(loop["path"], loop["env"], "exec", "-T", "web", *cmd)
+    return loop["client"].compose.execute("web", list(cmd), tty=False)
 
 
 def test_a_saved_edit_is_served_without_a_restart(loop):
@@ -74,22 +74,18 @@ def test_a_saved_edit_is_served_without_a_restart(loop):
 
     address = url(loop)
 
+    written = [0.0]
+
     def served() -> bool:
         # Django's reloader ignores a change made before its first 1 s tick
-        # (that mtime becomes its baseline), so write again until it is served.
-        view.write_text(edited)
-        deadline = time.monotonic() + 2.5
-        while time.monotonic() < deadline:
-            try:
-                if http_get(address + "/healthz")[1] == {"status": "ok", "edited": True}:
-                    return True
-            except httpx.TransportError:
-                pass  # restarting
-            time.sleep(0.1)
-        return False
+        # (that mtime becomes its baseline), so write again every 2.5 s until it is served.
+        if time.monotonic() - written[0] > 2.5:
+            view.write_text(edited)
+            written[0] = time.monotonic()
+        return http_get(address + "/healthz")[1] == {"status": "ok", "edited": True}
 
     try:
-        wait_until(served, 20, "the edited view served", every=0)
+        wait_until(served, 20, "the edited view served", every=0.1)
     finally:
         view.write_text(original)
 
@@ -109,25 +105,17 @@ def test_files_the_container_writes_belong_to_the_developer(loop):
 def test_an_added_dependency_is_importable_after_the_next_up(loop):
     # `uv add` on the host, as the generated README says; then a plain `up`.
     run(["uv", "add", "--quiet", "humanize"], cwd=loop["path"], env=loop["env"])
-    run(["docker", "compose", "up", "--wait"], cwd=loop["path"], env=loop["env"], timeout=900)
+    loop["client"].compose.up(detach=True, wait=True)
     code = "import humanize; print(humanize.intcomma(1234567))"
     assert web(loop, "python", "-c", code).strip() == "1,234,567"
     # No anonymous volume anywhere: nothing can hold an old venv.
-    for container in compose(loop["path"], loop["env"], "ps", "--format", "{{.Name}}").split():
-        mounts = run(
-            ["docker", "inspect", "-f", "{{range .Mounts}}{{.Destination}} {{end}}", container]
-        ).stdout
-        assert "/opt/venv" not in mounts, (container, mounts)
+    for container in loop["client"].compose.ps():
+        mounts = " ".join(mount.destination for mount in container.mounts)
+        assert "/opt/venv" not in mounts, (container.name, mounts)
 
 
 def test_the_admin_is_reachable_with_a_new_superuser(loop):
-    compose(
-        loop["path"],
-        loop["env"],
-        "exec",
-        "-T",
-        *createsuperuser("admin", "correct-horse-42"),
-    )
+    loop["client"].compose.execute(**createsuperuser("admin", "correct-horse-42"))
     address = url(loop)
     with httpx.Client(base_url=address, timeout=30) as browser:
         page = log_in(browser, "admin", "correct-horse-42")
@@ -154,16 +142,16 @@ def test_every_make_target_exits_zero(loop):
     shell = run(["make", "shell"], cwd=path, env=env, input="id -u\nexit\n", timeout=60)
     assert shell.stdout.strip().endswith(str(loop["uid"]))
     run(["make", "down"], cwd=path, env=env)
-    assert compose(path, env, "ps", "-q").strip() == ""
-    run(["docker", "image", "rm", unique("loop-image")], check=False)
+    assert loop["client"].compose.ps() == []
+    docker.image.remove(unique("loop-image"))
 
 
 @pytest.mark.soak
 def test_ten_fresh_ups_in_a_row_come_up_clean(loop):
-    path, env = loop["path"], loop["env"]
+    compose = loop["client"].compose
     for attempt in range(10):
-        compose(path, env, "down", "--volumes")
-        compose(path, env, "up", "--wait", timeout=300)
-        logs = compose(path, env, "logs", "--no-color", "migrate", "web")
+        compose.down(volumes=True)
+        compose.up(detach=True, wait=True)
+        logs = compose.logs(["migrate", "web"])  # not a TTY: no colours
         assert not STARTUP_ERRORS.search(logs), f"attempt {attempt + 1}:\n{logs}"
         assert wait_for_status(url(loop) + "/readyz", within=10) == {"status": "ready"}

@@ -57,7 +57,7 @@ class Browser:
 def superuser(stack: Stack) -> tuple[str, str]:
     """A new superuser's ``(username, password)``."""
     username, password = f"degrade{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    stack.compose("run", "--rm", "--no-deps", *createsuperuser(username, password))
+    stack.docker.compose.run(**createsuperuser(username, password), remove=True, dependencies=False)
     return username, password
 
 
@@ -68,7 +68,7 @@ def test_with_redis_frozen_pages_login_and_readiness_still_answer(production):
     assert before.log_in(username, password)[1].endswith("/admin/")
     during = Browser(production)
     redis = production.container("redis")
-    docker("pause", redis)
+    docker.pause(redis)
     try:
         admin = timed(lambda: before.get("/admin/"))
         notes = timed(lambda: before.get("/notes/"))
@@ -76,7 +76,7 @@ def test_with_redis_frozen_pages_login_and_readiness_still_answer(production):
         login = timed(lambda: during.log_in(username, password))
         admin_after_login = timed(lambda: during.get("/admin/"))
     finally:
-        docker("unpause", redis)
+        docker.unpause(redis)
     seconds = [f"{t:.2f} s" for t in (admin[0], notes[0], ready[0], login[0], admin_after_login[0])]
     report(
         "redis frozen: logged-in /admin/ {}, /notes/ {}, /readyz {}, login {}, "
@@ -112,18 +112,16 @@ def test_clearing_the_cache_keeps_queued_tasks(production):
         "from django.core.cache import cache; "
         "cache.set('tt-degrade', 1); cache.clear(); print(cache.get('tt-degrade'))"
     )
-    production.compose("stop", "worker")
+    production.docker.compose.stop("worker")
     try:
-        out = production.compose("exec", "-T", "web", "python", "manage.py", "shell", "-c", send)
+        out = production.django_shell(send)
         database, task_id = out.strip().splitlines()[-2:]
 
         def queued() -> str:
             return redis_cli(production, "-n", database, "lrange", "celery", "0", "-1")
 
         assert task_id in queued()
-        cleared = production.compose(
-            "exec", "-T", "web", "python", "manage.py", "shell", "-c", clear
-        )
+        cleared = production.django_shell(clear)
         # The cache really was emptied...
         assert cleared.strip().splitlines()[-1] == "None"
         # ...and the task is still waiting in the broker's database.
@@ -132,7 +130,7 @@ def test_clearing_the_cache_keeps_queued_tasks(production):
         report(f"cache.clear(), worker stopped: task {task_id} still queued in database "
                f"{database} (LLEN {length})")  # fmt: skip
     finally:
-        production.compose("start", "worker")
+        production.docker.compose.start("worker")
         wait_healthy(production, "worker", within=120)
 
 

@@ -1,14 +1,13 @@
 """A team that customises through the extension points (a runtime and a
 build-only Debian package, its own settings, a compose override) takes a
-later release that changes the Dockerfile and the compose file: nothing
+later release that changes the Dockerfile and the compose files: nothing
 conflicts, and every customisation is still in effect."""
 
 from __future__ import annotations
 
 import pytest
-import yaml
 
-from harness.docker import docker, unique
+from harness.docker import compose_client, docker, unique
 from harness.proc import commit_all, git, run
 from harness.releases import clone_template
 from harness.updates import make_service, problems, update
@@ -28,7 +27,8 @@ def later_release(template, version: str) -> None:
     """Commit a release that rewrites lines around the extension points."""
     edits = {
         "template/Dockerfile.jinja": ("--interval=30s", "--interval=20s"),
-        "template/compose.yaml.jinja": ("      retries: 5\n", "      retries: 6\n"),
+        "template/compose.yaml.jinja": ("      start_period: 30s\n", "      start_period: 45s\n"),
+        "template/compose.common.yaml.jinja": ("      retries: 5\n", "      retries: 6\n"),
     }
     for name, (old, new) in edits.items():
         path = template / name
@@ -80,9 +80,10 @@ def test_the_update_touches_no_customisation_and_conflicts_nowhere(customised):
 
 def test_the_override_still_applies(customised, build_env):
     service, _ = customised
-    merged = yaml.safe_load(run(["docker", "compose", "config"], cwd=service, env=build_env).stdout)
+    merged = compose_client(service, build_env).compose.config(return_json=True)
     assert merged["services"]["web"]["environment"]["INVOICE_PREFIX"] == "DEV"
     assert merged["services"]["mail"]["image"] == "redis:8"
+    assert merged["services"]["web"]["healthcheck"]["start_period"] == "45s"
     assert merged["services"]["db"]["healthcheck"]["retries"] == 6
 
 
@@ -91,34 +92,16 @@ def test_the_production_image_has_the_runtime_package_only(customised, build_env
     tag = unique("extension-points")
     run(["make", "image", f"IMAGE={tag}"], cwd=service, env=build_env, timeout=1800)
     try:
-        installed = docker(
-            "run",
-            "--rm",
-            "--entrypoint",
-            "dpkg-query",
-            tag,
-            "-W",
-            "-f",
-            "${Package} ${db:Status-Status}\\n",
-        )
+        query = ["-W", "-f", "${Package} ${db:Status-Status}\\n"]
+        installed = docker.run(tag, query, entrypoint="dpkg-query", remove=True)
         packages = dict(line.split() for line in installed.splitlines())
         assert packages.get("libmagic1t64") == "installed"
         assert "libpq-dev" not in packages  # build-only: never in production
         settings = "from django.conf import settings; print(settings.INVOICE_PREFIX)"
-        out = docker(
-            "run",
-            "--rm",
-            "-e",
-            "DJANGO_DEBUG=true",
-            "-e",
-            "DATABASE_URL=postgres://u@db/x",
-            "-e",
-            "REDIS_URL=redis://r:6379/0",
-            tag,
-            "python",
-            "-c",
-            f"import django; django.setup(); {settings}",
-        )
+        env = {"DJANGO_DEBUG": "true", "DATABASE_URL": "postgres://u@db/x",
+               "REDIS_URL": "redis://r:6379/0"}  # fmt: skip
+        code = ["python", "-c", f"import django; django.setup(); {settings}"]
+        out = docker.run(tag, code, envs=env, remove=True)
         assert out.strip() == "INV"
     finally:
-        run(["docker", "image", "rm", tag], check=False)
+        docker.image.remove(tag)

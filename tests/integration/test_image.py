@@ -12,9 +12,9 @@ import uuid
 
 import httpx
 import pytest
-import yaml
 
 from harness.docker import (
+    DockerException,
     docker,
     healthy,
     host_port,
@@ -22,7 +22,6 @@ from harness.docker import (
     start_backing_services,
     unique,
     unread_bytes,
-    wait_exited,
 )
 from harness.http import http_get, wait_for_status
 from harness.proc import run
@@ -39,24 +38,20 @@ def service(variant, build_env):
     run(["make", "image", f"IMAGE={tag}"], cwd=path, env=build_env, timeout=1800)
     net, db, redis, app = (unique(f"{name}-{part}") for part in ("net", "db", "redis", "app"))
     # --internal: no route out of this network, as in an air-gapped cluster.
-    docker("network", "create", "--internal", net)
+    # The CLI itself: python-on-whales' network.create has no --internal.
+    run(["docker", "network", "create", "--internal", net])
     try:
         database_url = start_backing_services(
             net, db, redis, answers["postgres_version"], answers["redis_version"]
         )
-        app_env = [
-            "-e",
-            f"DJANGO_SECRET_KEY={uuid.uuid4().hex * 2}",
-            "-e",
-            f"DATABASE_URL={database_url}",
-            "-e",
-            f"REDIS_URL=redis://{redis}:6379/0",
+        app_env = {
+            "DJANGO_SECRET_KEY": uuid.uuid4().hex * 2,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": f"redis://{redis}:6379/0",
             # As deployed: a real host name, and a port of the platform's choosing.
-            "-e",
-            "DJANGO_ALLOWED_HOSTS=api.example.com",
-            "-e",
-            "PORT=8080",
-        ]
+            "DJANGO_ALLOWED_HOSTS": "api.example.com",
+            "PORT": "8080",
+        }
         url = start_app(app, net, app_env, tag)
         yield {
             "answers": answers,
@@ -70,21 +65,31 @@ def service(variant, build_env):
         }
     finally:
         remove(db, redis, app, f"{app}-stop", f"{app}-offline")
-        run(["docker", "network", "rm", net], check=False)
-        run(["docker", "image", "rm", tag], check=False)
+        docker.network.remove(net)
+        docker.image.remove(tag)
 
 
-def start_app(name: str, net: str, app_env: list[str], tag: str) -> str:
+def start_app(name: str, net: str, app_env: dict[str, str], tag: str) -> str:
     """Start the image as ``name`` on ``net``; return its URL on loopback."""
-    docker("create", "--name", name, "--network", net, *app_env, "-p", "127.0.0.1::8080", tag)
+    docker.create(tag, name=name, networks=[net], envs=app_env, publish=[("127.0.0.1::8080",)])
     # A second network, not internal, only so the port can be published.
-    docker("network", "connect", "bridge", name)
-    docker("start", name)
+    docker.network.connect("bridge", name)
+    docker.start(name)
     return f"http://127.0.0.1:{host_port(name, 8080)}"
 
 
-def exec_in(service, *cmd: str, check: bool = True):
-    return run(["docker", "exec", service["app"], *cmd], check=check)
+def exec_in(service, *cmd: str) -> str:
+    """``cmd``'s stdout in the app container; raises ``DockerException`` when it fails."""
+    return docker.execute(service["app"], list(cmd))
+
+
+def exits_zero(service, *cmd: str) -> bool:
+    """Whether ``cmd`` exits 0 in the app container."""
+    try:
+        exec_in(service, *cmd)
+    except DockerException:
+        return False
+    return True
 
 
 def test_readyz_answers_200_against_real_postgres_and_redis(service):
@@ -95,12 +100,12 @@ def test_readyz_answers_200_against_real_postgres_and_redis(service):
 
 def test_runs_as_a_fixed_non_root_user(service):
     wait_for_status(service["url"] + "/healthz")
-    assert exec_in(service, "id", "-u").stdout.strip() == "10001"
+    assert exec_in(service, "id", "-u").strip() == "10001"
 
 
 def test_venv_python_resolves_into_the_uv_managed_interpreter(service):
     version = service["answers"]["python_version"]
-    target = exec_in(service, "realpath", "/opt/venv/bin/python").stdout.strip()
+    target = exec_in(service, "realpath", "/opt/venv/bin/python").strip()
     assert target.startswith(f"/opt/python/cpython-{version}."), target
     assert target.endswith(f"/bin/python{version}")
 
@@ -109,29 +114,29 @@ def test_image_has_no_compiler_build_tool_or_pip(service):
     probe = exec_in(
         service, "sh", "-c", "for t in cc gcc c++ make ld; do command -v $t; done; true"
     )
-    assert probe.stdout.strip() == ""
-    assert exec_in(service, "python", "-m", "pip", "--version", check=False).returncode != 0
+    assert probe.strip() == ""
+    assert not exits_zero(service, "python", "-m", "pip", "--version")
 
 
 def test_translations_work_without_their_po_sources(service):
     # The build drops every .po file from the venv; gettext reads the .mo files.
-    assert exec_in(service, "find", "/opt/venv", "-name", "*.po").stdout == ""
+    assert exec_in(service, "find", "/opt/venv", "-name", "*.po") == ""
     code = (
         "import django; django.setup(); from django.utils import translation; "
         "translation.activate('fr'); print(translation.gettext('This field is required.'))"
     )
-    assert exec_in(service, "python", "-c", code).stdout.strip() == "Ce champ est obligatoire."
+    assert exec_in(service, "python", "-c", code).strip() == "Ce champ est obligatoire."
 
 
 def test_image_trusts_public_certificate_authorities(service):
     code = "import ssl; print(ssl.create_default_context().cert_store_stats()['x509_ca'])"
-    assert int(exec_in(service, "python", "-c", code).stdout) > 50
+    assert int(exec_in(service, "python", "-c", code)) > 50
 
 
 def test_uv_is_in_the_image_only_when_the_answer_says_so(service):
-    has_uv = exec_in(service, "sh", "-c", "command -v uv", check=False).returncode == 0
+    has_uv = exits_zero(service, "sh", "-c", "command -v uv")
     assert has_uv is service["answers"]["runtime_uv"]
-    cmd = yaml.safe_load(docker("inspect", "-f", "{{json .Config.Cmd}}", service["tag"]))
+    cmd = docker.image.inspect(service["tag"]).config.cmd
     assert (cmd[:4] == ["uv", "run", "--offline", "--locked"]) is has_uv
 
 
@@ -142,13 +147,12 @@ def test_docker_healthcheck_turns_healthy(service):
 def test_serves_with_no_network_at_all(service):
     # --network none: only loopback. Starting must need nothing from outside.
     name = service["app"] + "-offline"
-    docker("run", "-d", "--name", name, "--network", "none", *service["env"], service["tag"])
+    docker.run(service["tag"], detach=True, name=name, networks=["none"], envs=service["env"])
     # urllib: this runs in the production image, which has no httpx.
     probe = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/healthz').read())"
 
     def answer():
-        done = run(["docker", "exec", name, "python", "-c", probe], check=False)
-        return done.stdout.strip() if done.returncode == 0 else None
+        return docker.execute(name, ["python", "-c", probe]).strip()
 
     assert wait_until(answer, 30, f"{name} serving /healthz") == 'b\'{"status": "ok"}\''
 
@@ -158,7 +162,7 @@ def test_docker_stop_lets_a_request_in_flight_finish(service):
     url = start_app(name, service["net"], service["env"], service["tag"])
     wait_for_status(url + "/readyz")
     # A paused Postgres holds /readyz for READINESS_TIMEOUT (2 s): a request in flight.
-    run(["docker", "pause", service["db"]])
+    docker.pause(service["db"])
     answers: list[object] = []
 
     def probe() -> None:
@@ -172,12 +176,12 @@ def test_docker_stop_lets_a_request_in_flight_finish(service):
         request.start()
         # Stop only once gunicorn has accepted the connection and read the request.
         wait_until(lambda: unread_bytes(name, 8080) == [0], 10, "the request read", every=0.05)
-        run(["docker", "stop", name])
+        docker.stop(name)
         request.join(timeout=20)
     finally:
-        run(["docker", "unpause", service["db"]], check=False)
+        docker.unpause(service["db"])
     assert len(answers) == 1
     status, body = answers[0]
     assert status == 503 and body["failed"] == {"database": "TimeoutError"}
     # 0, not 137: gunicorn finished the request and exited before Docker's SIGKILL.
-    assert wait_exited(name) == 0
+    assert docker.container.wait(name) == 0

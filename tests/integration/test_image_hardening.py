@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -46,7 +45,7 @@ def built(variant, build_env, tmp_path_factory):
     try:
         yield tag, canaries
     finally:
-        run(["docker", "image", "rm", tag], check=False)
+        docker.image.remove(tag)
 
 
 def test_no_canary_reaches_the_image_or_its_history(built):
@@ -54,40 +53,27 @@ def test_no_canary_reaches_the_image_or_its_history(built):
     needles = {label: value.encode() for label, value in canaries.items()}
     found = set()
     # `docker save` streams every layer, config and manifest, uncompressed here.
-    with subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE) as save:
-        tail = b""
-        while chunk := save.stdout.read(1 << 20):
-            window = tail + chunk
-            found |= {label for label, needle in needles.items() if needle in window}
-            tail = window[-64:]
-    assert save.returncode == 0
-    history = docker("history", "--no-trunc", tag) + docker("image", "inspect", tag)
+    tail = b""
+    for chunk in docker.image.save(tag):
+        window = tail + chunk
+        found |= {label for label, needle in needles.items() if needle in window}
+        tail = window[-64:]
+    # The CLI itself: python-on-whales' image.history is not implemented.
+    history = run(["docker", "history", "--no-trunc", tag]).stdout
+    history += docker.image.inspect(tag).model_dump_json()
     found |= {label for label, value in canaries.items() if value in history}
     assert found == set()
 
 
 def test_no_setuid_or_setgid_file_is_left(built):
     tag, _ = built
-    out = docker(
-        "run",
-        "--rm",
-        "--user",
-        "0",
-        "--entrypoint",
-        "find",
-        tag,
-        "/",
-        "-xdev",
-        "-perm",
-        "/6000",
-        "-type",
-        "f",
-    )
+    find = ["/", "-xdev", "-perm", "/6000", "-type", "f"]
+    out = docker.run(tag, find, user="0", entrypoint="find", remove=True)
     assert out.strip() == ""
 
 
 def test_the_app_user_cannot_write_the_code_or_the_environment(built):
     tag, _ = built
     script = "find /opt/venv /opt/python /app -writable | head -5; id -u"
-    out = docker("run", "--rm", "--entrypoint", "sh", tag, "-c", script).split()
+    out = docker.run(tag, ["-c", script], entrypoint="sh", remove=True).split()
     assert out == ["10001"]

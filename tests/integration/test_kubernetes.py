@@ -48,25 +48,28 @@ def built(service: Path, overlay: str) -> dict[str, dict]:
 
 def docker_flags(
     pod: dict, container: dict, settings: dict[str, str], secret: dict[str, str]
-) -> list[str]:
-    """``docker run`` flags for ``container`` of ``pod``, as the kubelet would run it."""
+) -> dict:
+    """python-on-whales ``run``/``create`` options for ``container`` of ``pod``,
+    as the kubelet would run it."""
     context = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
-    flags = ["--user", f"{context['runAsUser']}:{context['runAsGroup']}"]
-    if context.get("readOnlyRootFilesystem"):
-        flags.append("--read-only")
-    flags += [f"--cap-drop={cap}" for cap in context.get("capabilities", {}).get("drop", [])]
-    if context.get("allowPrivilegeEscalation") is False:
-        flags += ["--security-opt", "no-new-privileges"]
     emptydirs = {v["name"]: v["emptyDir"] for v in pod.get("volumes", []) if "emptyDir" in v}
-    for mount in container.get("volumeMounts", []):
-        if mount["name"] in emptydirs:
-            size = emptydirs[mount["name"]].get("sizeLimit", "64Mi").replace("Mi", "m")
-            flags += ["--tmpfs", f"{mount['mountPath']}:size={size},mode=1777"]
-    for key, value in {**settings, **secret}.items():
-        flags += ["-e", f"{key}={value}"]
-    if command := container.get("command"):
-        flags += ["--entrypoint", command[0]]
-    return flags
+    tmpfs = [
+        f"{mount['mountPath']}:size={size},mode=1777"
+        for mount in container.get("volumeMounts", [])
+        if mount["name"] in emptydirs
+        for size in [emptydirs[mount["name"]].get("sizeLimit", "64Mi").replace("Mi", "m")]
+    ]
+    no_escalation = context.get("allowPrivilegeEscalation") is False
+    command = container.get("command")
+    return {
+        "user": f"{context['runAsUser']}:{context['runAsGroup']}",
+        "read_only": bool(context.get("readOnlyRootFilesystem")),
+        "cap_drop": context.get("capabilities", {}).get("drop", []),
+        "security_options": ["no-new-privileges"] if no_escalation else [],
+        "tmpfs": tmpfs,
+        "envs": {**settings, **secret},
+        "entrypoint": command[0] if command else None,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +78,7 @@ def cluster_less(variant, build_env):
     name, path = variant
     tag, net, db, redis = (unique(f"k8s-{name}-{p}") for p in ("image", "net", "db", "redis"))
     run(["make", "image", f"IMAGE={tag}"], cwd=path, env=build_env, timeout=1800)
-    docker("network", "create", net)
+    docker.network.create(net)
     answers = answers_of(path)
     try:
         database_url = start_backing_services(
@@ -89,13 +92,13 @@ def cluster_less(variant, build_env):
         yield {"path": path, "tag": tag, "net": net, "secret": secret}
     finally:
         remove(db, redis)
-        run(["docker", "network", "rm", net], check=False)
-        run(["docker", "image", "rm", tag], check=False)
+        docker.network.remove(net)
+        docker.image.remove(tag)
 
 
 def as_declared(cluster_less: dict, overlay: str, workload: str) -> tuple[dict, dict, list[str]]:
     """The pod spec of ``workload`` in ``overlay``, its only container, and the
-    ``docker run`` flags that reproduce the pod's constraints and settings."""
+    ``docker run`` options that reproduce the pod's constraints and settings."""
     objects = built(cluster_less["path"], overlay)
     pod = objects[workload]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -107,21 +110,12 @@ def as_declared(cluster_less: dict, overlay: str, workload: str) -> tuple[dict, 
 def test_the_migration_job_runs_as_declared(cluster_less):
     _, container, flags = as_declared(cluster_less, "overlays/production/migrate", "Job")
     started = time.monotonic()
-    out = run(
-        [
-            "docker",
-            "run",
-            "--rm",
-            "--network",
-            cluster_less["net"],
-            *flags,
-            cluster_less["tag"],
-            *container["command"][1:],
-        ],
-        timeout=300,
-    )
+    out = docker.run(
+        cluster_less["tag"], container["command"][1:], remove=True,
+        networks=[cluster_less["net"]], **flags,
+    )  # fmt: skip
     report(f"kubernetes migration Job as declared: exit 0 in {time.monotonic() - started:.1f} s")
-    assert "Applying" in out.stdout or "No migrations to apply" in out.stdout
+    assert "Applying" in out or "No migrations to apply" in out
 
 
 @pytest.mark.parametrize("variant", NAMES, indirect=True)
@@ -129,19 +123,12 @@ def test_the_web_pod_answers_its_probes_under_its_constraints(cluster_less):
     pod, container, flags = as_declared(cluster_less, "overlays/production", "Deployment/web")
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     app = unique("k8s-web")
-    publish = [arg for port in ports.values() for arg in ("-p", f"127.0.0.1::{port}")]
-    docker(
-        "create",
-        "--name",
-        app,
-        "--network",
-        cluster_less["net"],
-        *publish,
-        *flags,
-        cluster_less["tag"],
+    publish = [(f"127.0.0.1::{port}",) for port in ports.values()]
+    docker.create(
+        cluster_less["tag"], name=app, networks=[cluster_less["net"]], publish=publish, **flags
     )
-    docker("network", "connect", "bridge", app)
-    docker("start", app)
+    docker.network.connect("bridge", app)
+    docker.start(app)
     try:
         started = time.monotonic()
         for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
@@ -165,7 +152,7 @@ def test_the_web_pod_answers_its_probes_under_its_constraints(cluster_less):
         # The metrics port the Service exposes serves Prometheus text.
         metrics = f"http://127.0.0.1:{host_port(app, ports['metrics'])}/metrics"
         assert "django_http" in http_get(metrics)[1]
-        user = docker("exec", app, "id", "-u").strip()
+        user = docker.execute(app, ["id", "-u"]).strip()
         assert user == str(pod["securityContext"]["runAsUser"])
     finally:
         remove(app)
@@ -177,18 +164,10 @@ def test_the_web_pod_believes_no_forwarded_header_by_default(cluster_less):
     settings = built(cluster_less["path"], "overlays/production")["ConfigMap"]["data"]
     port = next(p["containerPort"] for p in container["ports"] if p["name"] == "http")
     app = unique("k8s-spoof")
-    docker(
-        "run",
-        "-d",
-        "--name",
-        app,
-        "--network",
-        cluster_less["net"],
-        "-p",
-        f"127.0.0.1::{port}",
-        *flags,
-        cluster_less["tag"],
-    )
+    docker.run(
+        cluster_less["tag"], detach=True, name=app, networks=[cluster_less["net"]],
+        publish=[(f"127.0.0.1::{port}",)], **flags,
+    )  # fmt: skip
     try:
         address = ("127.0.0.1", host_port(app, port))
         wait_until(

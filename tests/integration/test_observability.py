@@ -13,8 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness.docker import createsuperuser, docker
-from harness.proc import run
+from harness.docker import DockerException, createsuperuser, docker
 from harness.questions import integration_variants
 from harness.render import answers_of
 from harness.stack import Stack, admin_session, wait_healthy
@@ -64,14 +63,14 @@ def test_an_id_set_by_the_proxy_is_kept_and_reaches_app_log_lines(production):
     # As a proxy in front sends it: the app keeps it, on its own lines too.
     request_id = f"proxy-{uuid.uuid4().hex}"
     db = production.container("db")
-    docker("pause", db)
+    docker.pause(db)
     try:
         response = production.direct("/readyz", **{"X-Request-ID": request_id})
     finally:
-        docker("unpause", db)
+        docker.unpause(db)
     assert response.status_code == 503
     assert response.headers["X-Request-ID"] == request_id
-    warnings = records_with(production, request_id, "config.health")
+    warnings = records_with(production, request_id, "ops.probes")
     assert warnings[0]["request_id"] == request_id and warnings[0]["level"] == "WARNING"
 
 
@@ -79,7 +78,7 @@ def scrape(stack: Stack) -> dict[str, float]:
     """Every sample of the metrics port, read inside web (it is not published)."""
     # urllib: this runs in the production image, which has no httpx.
     code = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8001/metrics').read().decode())"
-    text = docker("exec", stack.container("web"), "python", "-c", code)
+    text = docker.execute(stack.container("web"), ["python", "-c", code])
     samples = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
@@ -139,13 +138,11 @@ def test_metrics_are_not_served_through_the_proxy(production):
 
 def has_package(stack: Stack, module: str) -> bool:
     """Whether the production image can import ``module``."""
-    code = f"import {module}"
-    return (
-        run(
-            ["docker", "exec", stack.container("web"), "python", "-c", code], check=False
-        ).returncode
-        == 0
-    )
+    try:
+        docker.execute(stack.container("web"), ["python", "-c", f"import {module}"])
+    except DockerException:
+        return False
+    return True
 
 
 def test_sentry_and_opentelemetry_are_in_the_image_only_when_answered(production):
@@ -176,11 +173,11 @@ def test_a_failing_view_sends_one_sentry_event_with_the_release(production):
     stack = production
     before = len(sentry_events(stack))
     db = stack.container("db")
-    docker("stop", db)
+    docker.stop(db)
     try:
         response = stack.through_proxy(f"/notes/?boom={uuid.uuid4().hex}")
     finally:
-        docker("start", db)
+        docker.start(db)
         wait_healthy(stack, "db")
     assert response.status_code == 500
 
@@ -211,9 +208,10 @@ def test_without_a_dsn_sentry_opens_no_connection(production):
         "sentry_sdk.flush(timeout=2)\n"
         "print(sentry_sdk.get_client().is_active(), tried)\n"
     )
-    out = production.compose(
-        "run", "--rm", "--no-deps", "-e", "SENTRY_DSN=", "web", "python", "-c", script
-    )
+    out = production.docker.compose.run(
+        "web", ["python", "-c", script], envs={"SENTRY_DSN": ""},
+        remove=True, dependencies=False, tty=False,
+    )  # fmt: skip
     assert out.strip().splitlines()[-1] == "False []"
 
 
@@ -224,19 +222,19 @@ def test_one_request_is_one_trace_with_django_database_and_redis_spans(productio
     )
 
     password = uuid.uuid4().hex
-    production.compose(
-        "run",
-        "--rm",
-        "--no-deps",
-        *createsuperuser("tracer", password),
+    production.docker.compose.run(
+        **createsuperuser("tracer", password), remove=True, dependencies=False
     )
     # Queueing a summary reads the note and the user's permission in Postgres
     # and sends the task through Redis: one request, both stores.
     session = admin_session(production, "tracer", password)
-    note = production.compose(
-        "exec", "-T", "web", "python", "manage.py", "shell", "-c",
-        "from notes.models import Note; print(Note.objects.create(title='t', body='b').pk)",
-    ).strip().splitlines()[-1]  # fmt: skip
+    note = (
+        production.django_shell(
+            "from notes.models import Note; print(Note.objects.create(title='t', body='b').pk)"
+        )
+        .strip()
+        .splitlines()[-1]
+    )
     queued = production.through_proxy(f"/notes/{note}/summary/", method="POST", **session)
     assert queued.status_code == 202, queued.content
 

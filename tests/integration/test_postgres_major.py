@@ -8,11 +8,12 @@ were the old one."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import PurePosixPath
 
 import pytest
 
-from harness.docker import docker, remove, unique, wait_exited
+from harness.docker import DockerException, docker, remove, unique
 from harness.proc import run
 from harness.questions import questions
 from harness.wait import wait_until
@@ -31,19 +32,19 @@ def layout(major: int) -> tuple[str, str]:
 def start(name: str, major: int, volume: str, mount: str) -> None:
     """Start postgres:MAJOR as ``name`` with the named ``volume`` at ``mount``,
     configured as the template's compose file configures its db service."""
-    docker(
-        "run", "-d", "--name", name, "-v", f"{volume}:{mount}",
-        "-e", f"POSTGRES_USER={USER}", "-e", f"POSTGRES_PASSWORD={PASSWORD}",
-        "-e", f"POSTGRES_DB={DB}", f"postgres:{major}",
-    )  # fmt: skip
+    settings = {"POSTGRES_USER": USER, "POSTGRES_PASSWORD": PASSWORD, "POSTGRES_DB": DB}
+    docker.run(
+        f"postgres:{major}", detach=True, name=name, volumes=[(volume, mount)], envs=settings
+    )
 
 
 def wait_ready(name: str) -> None:
     """Wait until ``name`` accepts TCP connections (its socket answers early,
     during first init)."""
-    probe = ["docker", "exec", name, "pg_isready", "-h", "127.0.0.1", "-U", USER]
+    # execute raises while pg_isready exits non-zero: "not yet" to wait_until.
+    probe = ["pg_isready", "-h", "127.0.0.1", "-U", USER]
     wait_until(
-        lambda: run(probe, check=False).returncode == 0,
+        lambda: docker.execute(name, probe) is not None,
         60,
         f"{name} accepting TCP connections",
         every=0.5,
@@ -53,24 +54,25 @@ def wait_ready(name: str) -> None:
 def sql(name: str, query: str) -> str:
     """``query``'s rows from ``name``, logged in over TCP with the password,
     as the app logs in."""
-    return docker(
-        "exec", "-e", f"PGPASSWORD={PASSWORD}", name, "psql", "-h", "127.0.0.1",
-        "-U", USER, "-d", DB, "-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", "-c", query,
-    ).strip()  # fmt: skip
+    return docker.execute(name, [
+        "psql", "-h", "127.0.0.1", "-U", USER, "-d", DB,
+        "-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", "-c", query,
+    ], envs={"PGPASSWORD": PASSWORD}).strip()  # fmt: skip
 
 
 def volume_file(volume: str, path: PurePosixPath | str, image: str) -> str:
     """The text of ``path`` inside ``volume``, read by a throwaway ``image``."""
-    return docker(
-        "run", "--rm", "--entrypoint", "cat", "-v", f"{volume}:/volume:ro",
-        image, f"/volume/{path}",
+    return docker.run(
+        image, [f"/volume/{path}"], entrypoint="cat", volumes=[(volume, "/volume", "ro")],
+        remove=True,
     ).strip()  # fmt: skip
 
 
 def discard(containers: list[str], volumes: list[str]) -> None:
     """Remove the test's containers, then its volumes."""
     remove(*containers)
-    run(["docker", "volume", "rm", "-f", *volumes], check=False)
+    with suppress(DockerException):  # never made when the test failed first
+        docker.volume.remove(volumes)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +86,7 @@ def old17():
         sql(name, "CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)")
         values = ", ".join(f"('{row}')" for row in ROWS)
         sql(name, f"INSERT INTO notes (body) VALUES {values}")
-        docker("stop", name)
+        docker.stop(name)
         yield name, volume
     finally:
         discard([name], [volume])
@@ -92,12 +94,12 @@ def old17():
 
 def serves_rows(name: str) -> None:
     """Start the stopped ``name`` and check it serves ROWS, then stop it."""
-    docker("start", name)
+    docker.start(name)
     try:
         wait_ready(name)
         assert sql(name, "SELECT body FROM notes ORDER BY id").splitlines() == ROWS
     finally:
-        docker("stop", name)
+        docker.stop(name)
 
 
 # Debian packages no PostgreSQL 16, so where no registry answers there is no
@@ -107,11 +109,7 @@ OFFERED = questions()["postgres_version"]["choices"]
 
 
 def test_every_offered_major_but_16_has_an_image_here():
-    missing = {
-        major
-        for major in OFFERED
-        if run(["docker", "image", "inspect", f"postgres:{major}"], check=False).returncode
-    }
+    missing = {major for major in OFFERED if not docker.image.exists(f"postgres:{major}")}
     assert missing <= WITHOUT_STANDIN, missing
 
 
@@ -120,8 +118,8 @@ def test_each_offered_major_keeps_its_data_where_its_official_image_does(major):
     pgdata, mount = layout(major)
     name, volume = unique(f"pg{major}-layout"), unique(f"pg{major}-layout-data")
     try:
-        declared = docker("image", "inspect", "-f", "{{json .Config.Volumes}}", f"postgres:{major}")
-        assert declared.strip() == f'{{"{mount}":{{}}}}'
+        declared = docker.image.inspect(f"postgres:{major}").config.volumes
+        assert declared == {mount: {}}
         start(name, major, volume, mount)
         wait_ready(name)
         assert sql(name, "SHOW server_version").split(".")[0] == str(major)
@@ -140,16 +138,17 @@ def test_a_database_moves_from_17_to_18_by_dump_and_restore(old17):
     again = unique("pg18-again")
     try:
         # 1. Dump everything, roles included, from the old server as its superuser.
-        docker("start", old)
+        docker.start(old)
         try:
             wait_ready(old)
-            dump = docker("exec", old, "pg_dumpall", "--clean", "--if-exists", "-U", USER)
+            dump = docker.execute(old, ["pg_dumpall", "--clean", "--if-exists", "-U", USER])
         finally:
-            docker("stop", old)
+            docker.stop(old)
         assert "CREATE TABLE public.notes" in dump
         # 2. 18 on a new volume at /var/lib/postgresql; restore into it.
         start(new, 18, new_volume, "/var/lib/postgresql")
         wait_ready(new)
+        # The CLI itself: python-on-whales' execute takes no stdin and drops stderr.
         restore = run(
             ["docker", "exec", "-i", new, "psql", "-X", "-U", USER, "-d", "postgres"], input=dump
         )
@@ -189,12 +188,13 @@ def test_18_on_the_old_17_volume_refuses_instead_of_starting_empty(old17, mount)
     name = unique("pg18-on-17")
     try:
         start(name, 18, old_volume, mount)
-        assert wait_exited(name) != 0
-        logs = run(["docker", "logs", name]).stderr
+        assert docker.container.wait(name) != 0
+        logs = docker.container.logs(name)
         assert mount in logs, logs
         assert volume_file(old_volume, "PG_VERSION", "postgres:17") == "17"
     finally:
         # -v: a mount at .../data leaves 18's own VOLUME as an anonymous volume.
-        run(["docker", "rm", "-f", "-v", name], check=False)
+        with suppress(DockerException):  # never made when the test failed first
+            docker.container.remove(name, force=True, volumes=True)
     # Refusing left the old cluster usable: 17 still serves every row.
     serves_rows(old)

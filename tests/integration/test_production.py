@@ -18,7 +18,6 @@ import httpx
 from harness.docker import docker, resolved_production_config, unread_bytes
 from harness.http import http_get
 from harness.load import Load, failures
-from harness.proc import run
 from harness.report import report
 from harness.stack import Stack, access_record, wait_healthy
 from harness.wait import wait_until
@@ -26,8 +25,7 @@ from harness.wait import wait_until
 
 def test_only_the_proxy_publishes_ports(production):
     published = {
-        s: production.compose("port", s, str(p), timeout=60).strip()
-        for s, p in (("proxy", 443), ("proxy", 80))
+        s: production.docker.compose.port(s, p)[1] for s, p in (("proxy", 443), ("proxy", 80))
     }
     assert all(published.values())
     config = resolved_production_config(production.path, production.env)
@@ -65,12 +63,12 @@ def test_through_the_proxy_the_app_sees_https_and_the_client(production):
     # spoofed address nor the proxy's own.
     client = access_record(production.container("web"), marker)["client"]
     addresses = {
-        c: docker(
-            "inspect",
-            "-f",
-            "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
-            production.container(c),
-        )
+        c: [
+            n.ip_address
+            for n in docker.container.inspect(
+                production.container(c)
+            ).network_settings.networks.values()
+        ]
         for c in ("proxy", "web")
     }
     assert client not in {"6.6.6.6", str(production.subnet[2])}, addresses
@@ -100,9 +98,9 @@ def frozen(stack: Stack, service: str, ready_within: float, label: str) -> None:
     answering in under 1 s, readiness says 503 within ``ready_within`` s;
     thawed, readiness is back within 5 s, and nothing restarted."""
     web = stack.container("web")
-    started_at = docker("inspect", "-f", "{{.State.StartedAt}}", web).strip()
+    started_at = docker.container.inspect(web).state.started_at
     container = stack.container(service)
-    docker("pause", container)
+    docker.pause(container)
     try:
         live: list = []
         watcher = threading.Thread(
@@ -112,7 +110,7 @@ def frozen(stack: Stack, service: str, ready_within: float, label: str) -> None:
         ready = probe_times(stack.web + "/readyz", 8, every=1, timeout=ready_within)
         watcher.join()
     finally:
-        docker("unpause", container)
+        docker.unpause(container)
     thawed = time.monotonic()
     wait_until(
         lambda: http_get(stack.web + "/readyz")[0] == 200, 5, "/readyz 200 after thaw", every=0.1
@@ -121,7 +119,7 @@ def frozen(stack: Stack, service: str, ready_within: float, label: str) -> None:
     assert all(status == 200 for _, status in live), live
     assert all(status == 503 for _, status in ready), ready
     assert max(t for t, _ in live) < 1 and max(t for t, _ in ready) < ready_within
-    assert docker("inspect", "-f", "{{.State.StartedAt}}", web).strip() == started_at
+    assert docker.container.inspect(web).state.started_at == started_at
     assert "WORKER TIMEOUT" not in stack.logs("web")
     report(
         f"{label}: /healthz 200 x{len(live)} (slowest {max(t for t, _ in live):.2f} s); "
@@ -143,18 +141,16 @@ def test_postgres_restarted_under_load(production):
     ) as load:
         time.sleep(2)
         down_at = time.monotonic()
-        docker("stop", db)
+        docker.stop(db)
         wait_until(
             lambda: http_get(production.web + "/readyz", timeout=5)[0] == 503,
             10,
             "/readyz 503 while Postgres is down",
         )
-        docker("start", db)
+        docker.start(db)
         wait_until(
-            lambda: (
-                run(["docker", "exec", db, "pg_isready", "-h", "127.0.0.1"], check=False).returncode
-                == 0
-            ),
+            # execute raises while pg_isready exits non-zero: "not yet" to wait_until.
+            lambda: docker.execute(db, ["pg_isready", "-h", "127.0.0.1"]) is not None,
             60,
             "Postgres back",
         )
@@ -190,7 +186,7 @@ def test_docker_stop_under_load_lets_in_flight_requests_finish(production):
     # Straight to gunicorn: its own graceful stop is what is measured.
     with Load(production.web + "/healthz", rate=40, max_seconds=20, max_requests=800) as load:
         time.sleep(2)
-        docker("pause", db)
+        docker.pause(db)
         try:
             probes = [threading.Thread(target=slow_probe) for _ in range(3)]
             for probe in probes:
@@ -206,16 +202,16 @@ def test_docker_stop_under_load_lets_in_flight_requests_finish(production):
                 every=0.05,
             )
             stopped_at = time.monotonic()
-            run(["docker", "stop", web])
+            docker.stop(web)
             for probe in probes:
                 probe.join(20)
         finally:
-            docker("unpause", db)
-    exit_code = int(docker("inspect", "-f", "{{.State.ExitCode}}", web))
+            docker.unpause(db)
+    exit_code = docker.container.inspect(web).state.exit_code
     before = load.between(0, stopped_at)
     after = load.between(stopped_at, float("inf"))
     refused = ", ".join(sorted({o.error or str(o.status) for o in failures(after)}))
-    starter = "uv" if "uv" in docker("inspect", "-f", "{{.Config.Cmd}}", web) else "gunicorn"
+    starter = "uv" if "uv" in docker.container.inspect(web).config.cmd else "gunicorn"
     report(
         f"docker stop under load ({starter} starts the app): {len(before)} requests sent before "
         f"the stop, {len(failures(before))} failed; {len(slow)} slow requests in flight at the "
@@ -225,7 +221,7 @@ def test_docker_stop_under_load_lets_in_flight_requests_finish(production):
     # The stack serves the next tests again, once Postgres's healthcheck has
     # seen it back: the same web container, started again.
     wait_healthy(production, "db")
-    docker("start", web)
+    docker.start(web)
     wait_healthy(production, "web")
     # gunicorn finished what it had taken on and exited before Docker's SIGKILL...
     assert exit_code == 0

@@ -4,7 +4,7 @@ the first command makes a service and runs it; later, the service's own
 
 from __future__ import annotations
 
-from harness.docker import compose_port, unique
+from harness.docker import compose_client, unique
 from harness.http import wait_for_status
 from harness.proc import commit_all, git, init_repo, run
 from harness.readme import commands
@@ -22,10 +22,10 @@ def test_first_command_runs_a_service_that_its_update_command_updates(tmp_path, 
     env = dict(build_env, WEB_PORT="0", COMPOSE_PROJECT_NAME=unique("readme"))
     try:
         run(["bash", "-ec", commands("README.md")[0]], cwd=template, env=env, timeout=1800)
-        url = f"http://127.0.0.1:{compose_port(service, env, 'web', 8000)}"
+        url = f"http://127.0.0.1:{compose_client(service, env).compose.port('web', 8000)[1]}"
         assert wait_for_status(url + "/readyz", within=30) == {"status": "ready"}
     finally:
-        run(["docker", "compose", "down", "--volumes"], cwd=service, env=env, check=False)
+        compose_client(service, env).compose.down(volumes=True)
     # The commit under test, whichever of its tags copier recorded.
     recorded = answers_of(service)["_commit"]
     assert git(template, "rev-parse", f"{recorded}^{{commit}}") == git(

@@ -66,9 +66,9 @@ def test_updated_image_builds_on_the_new_base_and_serves(updated, build_env):
     )
     # The build's own smoke test imports the project and runs the deploy check.
     run(["make", "image", f"IMAGE={tag}"], cwd=service, env=build_env, timeout=1800)
-    docker("network", "create", net)
+    docker.network.create(net)
     try:
-        os_release = docker("run", "--rm", tag, "cat", "/etc/os-release")
+        os_release = docker.run(tag, ["cat", "/etc/os-release"], remove=True)
         assert "VERSION_CODENAME=trixie" in os_release
         database_url = start_backing_services(
             net, db, redis, answers["postgres_version"], answers["redis_version"]
@@ -87,8 +87,8 @@ def test_updated_image_builds_on_the_new_base_and_serves(updated, build_env):
         assert wait_for_status(url, within=60) == {"status": "ready"}
     finally:
         remove(app, db, redis)
-        run(["docker", "network", "rm", net], check=False)
-        run(["docker", "image", "rm", tag], check=False)
+        docker.network.remove(net)
+        docker.image.remove(tag)
 
 
 def test_unedited_gunicorn_settings_take_the_template_file(tmp_path):

@@ -11,9 +11,9 @@ this test's own networks."""
 from __future__ import annotations
 
 import secrets
+from contextlib import suppress
 
-from harness.docker import compose, unique
-from harness.proc import run
+from harness.docker import DockerException, docker, unique
 from harness.releases import clone_template
 from harness.stack import Stack, free_subnet
 from harness.stores import PRIVILEGED, as_the_app, redis_cli, refused
@@ -38,18 +38,17 @@ def test_update_from_0_9_2_hardens_the_data_stores_and_keeps_every_row(tmp_path,
     }
     env_file = service / ".env.production"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
-    files = ["--file", "compose.production.yaml", "--env-file", ".env.production"]
-    stack = Stack("hardening", service, dict(build_env, COMPOSE_PROJECT_NAME=unique("hardening")),
-                  files, subnet)  # fmt: skip
+    env = dict(build_env, COMPOSE_PROJECT_NAME=unique("hardening"))
+    stack = Stack("hardening", service, env, ["compose.production.yaml"], [".env.production"],
+                  subnet)  # fmt: skip
     try:
-        stack.compose("up", "--build", "--detach", "--wait", "web", timeout=1800)
-        stack.compose(
-            "exec", "-T", "web", "python", "manage.py", "shell", "-c",
+        stack.docker.compose.up(["web"], build=True, detach=True, wait=True)
+        stack.django_shell(
             "from notes.models import Note; "
             f"Note.objects.bulk_create(Note(title=f'n{{i}}', body='kept') for i in range({ROWS}))",
-        )  # fmt: skip
+        )
         assert as_the_app(stack)["attributes"][0] is True, "0.9.2's app was the superuser"
-        stack.compose("down", timeout=300)
+        stack.docker.compose.down()
 
         update(service)
         assert problems(service) == []
@@ -58,12 +57,11 @@ def test_update_from_0_9_2_hardens_the_data_stores_and_keeps_every_row(tmp_path,
             env_file.read_text()
             + f"DATABASE_PASSWORD={secrets.token_hex(16)}\nREDIS_PASSWORD={secrets.token_hex(16)}\n"
         )
-        stack.compose("up", "--build", "--detach", "--wait", "web", timeout=1800)
+        stack.docker.compose.up(["web"], build=True, detach=True, wait=True)
 
-        count = stack.compose(
-            "exec", "-T", "web", "python", "manage.py", "shell", "-c",
-            "from notes.models import Note; print(Note.objects.filter(body='kept').count())",
-        )  # fmt: skip
+        count = stack.django_shell(
+            "from notes.models import Note; print(Note.objects.filter(body='kept').count())"
+        )
         assert count.strip().splitlines()[-1] == str(ROWS)
         results = as_the_app(stack)
         assert results.pop("user").endswith("_app")
@@ -72,8 +70,9 @@ def test_update_from_0_9_2_hardens_the_data_stores_and_keeps_every_row(tmp_path,
             assert refused(results[name]), (name, results[name])
         assert "NOAUTH" in redis_cli(stack, "ping", password=False)
         # The role step runs on every start: a second run is a no-op, not an error.
-        stack.compose("run", "--rm", "db-roles", timeout=300)
+        stack.docker.compose.run("db-roles", remove=True, tty=False)
         assert as_the_app(stack)["attributes"] == [False, False, False]
     finally:
-        compose(service, stack.env, *files, "down", "--volumes", timeout=600)
-        run(["docker", "image", "rm", settings["IMAGE"]], check=False)
+        stack.docker.compose.down(volumes=True)
+        with suppress(DockerException):  # not built when the test failed first
+            docker.image.remove(settings["IMAGE"])
