@@ -1,0 +1,5 @@
+import sys
+
+from mutations.run import main
+
+sys.exit(main())
