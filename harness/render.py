@@ -10,7 +10,10 @@ at import, so extra variables for them go through ``plumbum.local.env``.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -131,6 +134,20 @@ class Locks:
 def answers_of(service: Path) -> dict:
     """The answers a render recorded in its answers file."""
     return yaml.safe_load((service / ".copier-answers.yml").read_text())
+
+
+def gunicorn_settings(service: Path, **environ: str) -> dict:
+    """The values a render's gunicorn.conf.py sets (those JSON can carry), run
+    in a fresh interpreter in the service's folder, as gunicorn runs it there,
+    with ``environ`` over this process's environment. Raises AssertionError
+    with the traceback when it fails."""
+    code = (
+        "import json, runpy; values = runpy.run_path('gunicorn.conf.py'); "
+        "print(json.dumps({k: v for k, v in values.items() if not k.startswith('_')}, "
+        "default=lambda v: None))"
+    )
+    proc = run([sys.executable, "-c", code], cwd=service, env={**os.environ, **environ})
+    return json.loads(proc.stdout)
 
 
 def distinct(renders: dict, name: str) -> dict[str, Path]:

@@ -16,9 +16,10 @@ import copier
 
 from harness.proc import commit_all, git, init_repo, run
 
-# One line of each edit team_edits makes to a file the template ships.
+# One line of each edit team_edits makes to a file the template ships, at
+# the file's path after an update to this checkout.
 TEAM_LINES = {
-    "config/health.py": 'JsonResponse({"status": "ok", "team": "billing"})',
+    "ops/probes.py": 'JsonResponse({"status": "ok", "team": "billing"})',
     "config/settings.py": 'INVOICE_PREFIX = env.str("INVOICE_PREFIX", default="INV")\n',
     "pyproject.toml": '"humanize>=',
 }
@@ -40,7 +41,9 @@ def team_edits(service: Path) -> dict[str, bytes]:
     a new app, tuned gunicorn settings where they still live in
     config/gunicorn.py), commit them; return the bytes of each file touched."""
     run(["uv", "add", "--quiet", "humanize"], cwd=service)
-    health = service / "config" / "health.py"
+    health = service / "ops" / "probes.py"
+    if not health.exists():  # where releases up to 0.11.0 put it
+        health = service / "config" / "health.py"
     health.write_text(
         health.read_text().replace(
             'JsonResponse({"status": "ok"})', 'JsonResponse({"status": "ok", "team": "billing"})'
@@ -67,7 +70,8 @@ def team_edits(service: Path) -> dict[str, bytes]:
         assert "timeout = 60\n" in tuned
         gunicorn.write_text(tuned)
     commit_all(service, "Team work")
-    edited = ["pyproject.toml", "uv.lock", "config/health.py", "config/settings.py", *TEAM_FILES]
+    probes = str(health.relative_to(service))
+    edited = ["pyproject.toml", "uv.lock", probes, "config/settings.py", *TEAM_FILES]
     return {name: (service / name).read_bytes() for name in edited}
 
 

@@ -2,23 +2,28 @@
 directory (/app) by default, so a bare ``gunicorn`` serves config.wsgi.
 
 Each value is read when gunicorn starts; the environment variables below
-override the defaults without rebuilding the image.
+override the defaults without rebuilding the image. They are parsed by
+django-environ, as Django's settings are; what both decide alike (debug, log
+format, metrics, trusted proxies) comes from ops.switches, which settings
+import too.
 """
 
 import os
 import shutil
 
+from ops.switches import FORWARDED_ALLOW_IPS, LOG_FORMAT, METRICS, env
+
 # The app to serve, so the command line needs no arguments.
 wsgi_app = "config.wsgi:application"
 # All interfaces: in a container, the published port only reaches 0.0.0.0.
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # noqa: S104
+bind = f"0.0.0.0:{env.int('PORT', default=8000)}"  # noqa: S104
 # Worker processes; size to the CPUs the container gets (e.g. 2 x cores + 1).
-workers = int(os.environ.get("WEB_CONCURRENCY", 2))
+workers = env.int("WEB_CONCURRENCY", default=2)
 # Threads: a request stuck on a hung database holds one thread, not the
 # worker, so /healthz keeps answering on the others.
 worker_class = "gthread"
 # Threads per worker; each may hold a database connection (DJANGO_CONN_MAX_AGE).
-threads = int(os.environ.get("GUNICORN_THREADS", 4))
+threads = env.int("GUNICORN_THREADS", default=4)
 # Access log to stdout, so the container runtime collects it.
 accesslog = "-"
 # Error log to stderr, likewise.
@@ -34,11 +39,11 @@ timeout = 30
 # proxy's own idle timeout for connections to us (Caddy's reverse_proxy: 2 min;
 # ingress-nginx and AWS ALB: 60 s), or gunicorn closes one the proxy is
 # reusing and that request gets a 502. Over 600 s behind Google's load balancers.
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 125))
+keepalive = env.int("GUNICORN_KEEPALIVE", default=125)
 # X-Forwarded-* are trusted only from these addresses (the reverse proxy's,
 # comma-separated); none by default, so a client that reaches the app
 # directly cannot claim HTTPS or another path prefix.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
+forwarded_allow_ips = FORWARDED_ALLOW_IPS
 # The one header the proxy sets that gunicorn acts on: the original scheme.
 secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 # No proxy here rewrites SCRIPT_NAME or PATH_INFO: honour neither, from anyone.
@@ -48,17 +53,15 @@ control_socket_disable = True
 
 # --- Logs and metrics -------------------------------------------------------
 
-# JSON lines, like the app's logs: the same default (plain under DJANGO_DEBUG,
-# read as django-environ reads it) and the same DJANGO_LOG_FORMAT override.
-DEBUG = os.environ.get("DJANGO_DEBUG", "").lower() in {"true", "on", "ok", "y", "yes", "1"}
-if os.environ.get("DJANGO_LOG_FORMAT", "plain" if DEBUG else "json") == "json":
-    logger_class = "config.gunicorn_logging.JsonLogger"
+# JSON lines when the app's are (LOG_FORMAT).
+if LOG_FORMAT == "json":
+    logger_class = "ops.gunicorn_logger.JsonLogger"
 
-# Prometheus metrics, on unless DJANGO_METRICS=false. Each worker writes its
+# Prometheus metrics, on unless DJANGO_METRICS is false. Each worker writes its
 # samples to files in this folder; the master serves their sum on
 # METRICS_PORT, a port the proxy never forwards to.
-METRICS = os.environ.get("DJANGO_METRICS", "true").lower() in {"1", "true", "yes", "on"}
-METRICS_PORT = int(os.environ.get("METRICS_PORT", 8001))
+METRICS_PORT = env.int("METRICS_PORT", default=8001)
+# Set, not only read: prometheus_client finds the folder through it in each worker.
 METRICS_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/prometheus")  # noqa: S108
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from config import health
+from ops import probes
 
 
 @pytest.fixture(autouse=True)
@@ -21,4 +21,4 @@ def close_probe_connection():
     """Close /readyz's own database connection after each test: left open, it
     would keep pytest-django from dropping the test database."""
     yield
-    health.close_probe_connection()
+    probes.close_probe_connection()

@@ -13,8 +13,8 @@ from django.core.cache import cache
 from django.db import OperationalError
 from django.test import override_settings
 
-from config import health
-from config.observability import RateLimitFilter
+from ops import probes
+from ops.logs import RateLimitFilter
 
 # The app's own cache settings, pointed at port 1, which has no listener:
 # connecting is refused at once.
@@ -69,13 +69,13 @@ def test_readyz_stays_ready_when_redis_is_down(client):
 @pytest.mark.django_db
 def test_readyz_reuses_one_database_connection(client):
     assert client.get("/readyz").status_code == 200
-    first = health.probe_connection().connection
+    first = probes.probe_connection().connection
 
     assert client.get("/readyz").status_code == 200
 
     # The same open connection: probing opens none every few seconds.
     assert first is not None and not first.closed
-    assert health.probe_connection().connection is first
+    assert probes.probe_connection().connection is first
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_readyz_names_the_database_when_postgres_fails(client, monkeypatch):
     def refuse():
         raise OperationalError("connection refused")
 
-    monkeypatch.setitem(health.CHECKS, "database", refuse)
+    monkeypatch.setitem(probes.CHECKS, "database", refuse)
 
     response = client.get("/readyz")
 
@@ -145,7 +145,7 @@ def test_a_hung_dependency_costs_one_timeout_and_one_thread(client, monkeypatch)
         calls.append(1)
         release.wait(10)
 
-    monkeypatch.setitem(health.CHECKS, "database", hang)
+    monkeypatch.setitem(probes.CHECKS, "database", hang)
     try:
         started = time.monotonic()
         first = client.get("/readyz")

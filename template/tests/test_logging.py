@@ -2,7 +2,7 @@
 
 import logging
 
-from config.observability import RequestIDFilter
+from ops.request_id import RequestIDFilter
 
 
 def test_the_404_line_django_writes_carries_the_request_id(client, caplog):

@@ -51,7 +51,7 @@ def settings(docs: list[dict]) -> dict[str, str]:
 
 
 def trusted_proxies(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """FORWARDED_ALLOW_IPS as gunicorn and config/proxy.py read it; fails on
+    """FORWARDED_ALLOW_IPS as gunicorn and ops/forwarded_for.py read it; fails on
     ``*`` and on any network of more than 256 addresses (wider than a /24)."""
     networks = []
     for entry in filter(None, (part.strip() for part in value.split(","))):

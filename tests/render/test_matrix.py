@@ -200,7 +200,7 @@ def test_observability_follows_the_answers(rendered):
     assert ("opentelemetry-sdk" in names) is answers["opentelemetry"]
     settings = (service / "config" / "settings.py").read_text()
     assert ("sentry_sdk.init(" in settings) is answers["sentry"]
-    assert (service / "config" / "tracing.py").exists() is answers["opentelemetry"]
+    assert (service / "ops" / "tracing.py").exists() is answers["opentelemetry"]
     wsgi = (service / "config" / "wsgi.py").read_text()
     assert ("configure_tracing()" in wsgi) is answers["opentelemetry"]
 
@@ -251,6 +251,7 @@ def test_env_example_lists_every_setting_the_service_reads(rendered):
     code = [
         service / "gunicorn.conf.py",
         *(p for p in sorted((service / "config").glob("*.py")) if p.name != "service_settings.py"),
+        *sorted((service / "ops").glob("*.py")),
     ]
     read = {name for path in code for name in READ_FROM_ENV.findall(path.read_text())}
     # Django's own variable, which manage.py and the images set.

@@ -5,7 +5,6 @@ Dockerfile checks. The integration tier runs it; this tier reads it."""
 from __future__ import annotations
 
 import re
-import runpy
 import shutil
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from harness.docker import resolved_production_config
 from harness.proc import run
-from harness.render import distinct
+from harness.render import distinct, gunicorn_settings
 
 SECRETS = (
     "DOMAIN=api.example.com\nDJANGO_SECRET_KEY=s3cret-canary\nPOSTGRES_PASSWORD=pw-canary\n"
@@ -95,7 +94,7 @@ def test_build_context_is_an_allow_list(rendered):
 def test_gunicorn_trusts_forwarded_headers_from_no_one_by_default(rendered, monkeypatch):
     _, service = rendered
     monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
-    settings = runpy.run_path(str(service / "gunicorn.conf.py"))
+    settings = gunicorn_settings(service)
     assert settings["forwarded_allow_ips"] == ""
     assert settings["forwarder_headers"] == ""
     assert settings["secure_scheme_headers"] == {"X-FORWARDED-PROTO": "https"}

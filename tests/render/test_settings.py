@@ -5,13 +5,12 @@ config/settings.py and run alone."""
 from __future__ import annotations
 
 import ast
-import runpy
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from harness.render import answers_of
+from harness.render import answers_of, gunicorn_settings
 
 # Every REDIS_URL form, and the broker URL derived from it: another database
 # on the same server, credentials, TLS and query options kept.
@@ -91,6 +90,51 @@ def test_the_static_manifest_is_strict_without_debug(rendered):
 def test_gunicorn_keeps_idle_connections_longer_than_the_proxy(rendered, monkeypatch):
     _, service = rendered
     monkeypatch.delenv("GUNICORN_KEEPALIVE", raising=False)
-    settings = runpy.run_path(str(service / "gunicorn.conf.py"))
+    settings = gunicorn_settings(service)
     # Caddy's reverse_proxy keeps an idle upstream connection for 2 minutes.
     assert settings["keepalive"] > 120
+
+
+# What Django's settings and gunicorn.conf.py both decide, read once in ops.switches.
+SHARED = {"DEBUG", "LOG_FORMAT", "METRICS", "FORWARDED_ALLOW_IPS"}
+# Values of a boolean variable and what django-environ makes of them.
+BOOLEANS = {"y": True, "yes": True, "on": True, "ok": True, "1": True, "true": True,
+            "TRUE": True, "off": False, "0": False, "no": False, "false": False, "": False}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def one_service(renders) -> Path:
+    """A render: gunicorn.conf.py and ops/switches.py are the same in every one."""
+    services = [path for _, path in renders.values()]
+    for name in ("gunicorn.conf.py", "ops/switches.py"):
+        assert len({(path / name).read_bytes() for path in services}) == 1, name
+    return services[0]
+
+
+@pytest.mark.parametrize(("value", "meaning"), BOOLEANS.items())
+def test_gunicorn_reads_metrics_and_debug_as_django_environ_does(one_service, value, meaning):
+    metrics = gunicorn_settings(one_service, DJANGO_METRICS=value)
+    debug = gunicorn_settings(one_service, DJANGO_DEBUG=value)
+    assert metrics["METRICS"] is meaning
+    # Plain logs under DEBUG, gunicorn's JSON logger otherwise.
+    assert ("logger_class" not in debug) is meaning
+
+
+def test_settings_take_what_gunicorn_decides_from_ops_switches(rendered):
+    _, service = rendered
+    tree = ast.parse((service / "config" / "settings.py").read_text())
+    imported = {
+        alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module == "ops.switches"
+        for alias in node.names
+    }
+    assigned_here = {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    assert imported >= SHARED
+    assert not SHARED & assigned_here

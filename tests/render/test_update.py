@@ -70,7 +70,7 @@ def test_clean_update_brings_the_fix_and_keeps_every_team_edit(clean_update):
         "pyproject.toml",
         "uv.lock",
     ]
-    for name in ("config/health.py", "config/settings.py", *TEAM_FILES):
+    for name in ("ops/probes.py", "config/settings.py", *TEAM_FILES):
         assert (service / name).read_bytes() == before[name], name
     assert "--interval=15s" in (service / "Dockerfile").read_text()
     compose = yaml.safe_load((service / "compose.yaml").read_text())

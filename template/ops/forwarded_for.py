@@ -1,14 +1,14 @@
 """The client's address behind the reverse proxy.
 
-Trust follows gunicorn's: only a request whose peer is one of the addresses
-in FORWARDED_ALLOW_IPS (the proxy's; none by default) has its REMOTE_ADDR
-replaced, and then by the last X-Forwarded-For entry, the address that
-connected to the proxy. A client reaching the app directly changes nothing.
+Trust follows gunicorn's, from the same setting: only a request whose peer
+is one of the addresses in FORWARDED_ALLOW_IPS (the proxy's; none by
+default) has its REMOTE_ADDR replaced, and then by the last X-Forwarded-For
+entry, the address that connected to the proxy. A client reaching the app directly changes nothing.
 """
 
 import ipaddress
-import os
 
+from django.conf import settings
 from django.http import HttpRequest
 
 
@@ -32,12 +32,12 @@ class ForwardedForMiddleware:
     """Put the client's address in REMOTE_ADDR for requests from the proxy.
 
     Gunicorn's access log and everything in Django (admin log entries, rate
-    limits) then see the client, not the proxy. Reads FORWARDED_ALLOW_IPS once.
+    limits) then see the client, not the proxy. Reads settings.FORWARDED_ALLOW_IPS once.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.trusted = trusted_networks(os.environ.get("FORWARDED_ALLOW_IPS", ""))
+        self.trusted = trusted_networks(settings.FORWARDED_ALLOW_IPS)
 
     def __call__(self, request: HttpRequest):
         if self.trusted and self.from_proxy(request.META.get("REMOTE_ADDR", "")):

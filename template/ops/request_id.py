@@ -6,16 +6,11 @@ sent), else is made here; it is returned in X-Request-ID, put on every log
 record of the request by RequestIDFilter, and left in the WSGI environ for
 gunicorn's access log line and for django.request's line, which Django
 writes after every middleware has returned.
-
-Also RateLimitFilter, which keeps a failing dependency's repeated log
-records (an ignored cache error on every request) to one per interval.
 """
 
 import contextvars
 import logging
 import re
-import threading
-import time
 import uuid
 
 from django.http import HttpRequest
@@ -24,7 +19,7 @@ from django.http import HttpRequest
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 # What an incoming ID may look like: short, and nothing that could forge a log line.
 ACCEPTED = re.compile(r"[A-Za-z0-9._:-]{8,128}")
-# Where gunicorn's access log (config.gunicorn_logging) finds the ID.
+# Where gunicorn's access log (ops.gunicorn_logger) finds the ID.
 ENVIRON_KEY = "service.request_id"
 
 
@@ -63,32 +58,4 @@ class RequestIDFilter(logging.Filter):
             meta = getattr(getattr(record, "request", None), "META", None)
             current = meta.get(ENVIRON_KEY) if isinstance(meta, dict) else None
         record.request_id = current
-        return True
-
-
-class RateLimitFilter(logging.Filter):
-    """Let one record per logger through every ``seconds`` (per process),
-    dropping the rest; the next one let through says in ``suppressed`` how
-    many were dropped since the last.
-
-    Takes ``seconds`` (default 60). Returns, per record, whether to emit it.
-    On a logger (not a handler), so dropped records reach no handler at all,
-    Sentry's included.
-    """
-
-    def __init__(self, seconds: float = 60.0) -> None:
-        super().__init__()
-        self.seconds = seconds
-        self._lock = threading.Lock()
-        self._next: dict[str, float] = {}
-        self._dropped: dict[str, int] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if now < self._next.get(record.name, 0.0):
-                self._dropped[record.name] = self._dropped.get(record.name, 0) + 1
-                return False
-            self._next[record.name] = now + self.seconds
-            record.suppressed = self._dropped.pop(record.name, 0)
         return True

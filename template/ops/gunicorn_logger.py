@@ -3,26 +3,15 @@
 gunicorn.conf.py names JsonLogger as gunicorn's logger class when the log
 format is JSON (the default outside DEBUG). Its access log line carries the
 fields an operator searches by: method, path, status, duration, client,
-request ID (set by config.observability). Successful probes are not logged:
+request ID (set by ops.request_id). Successful probes are not logged:
 they would drown the rest (failed ones are).
 """
 
 from gunicorn import glogging
-from pythonjsonlogger.json import JsonFormatter
 
-from config.observability import ENVIRON_KEY
-
-PROBES = {"/healthz", "/readyz"}
-
-
-def json_formatter() -> JsonFormatter:
-    """The formatter the app's LOGGING uses too: timestamp, level, logger, message."""
-    return JsonFormatter(
-        "{levelname}{name}{message}{process}",
-        style="{",
-        timestamp=True,
-        rename_fields={"levelname": "level", "name": "logger"},
-    )
+from ops import probes
+from ops.logs import json_formatter
+from ops.request_id import ENVIRON_KEY
 
 
 class JsonLogger(glogging.Logger):
@@ -40,7 +29,7 @@ class JsonLogger(glogging.Logger):
             return
         path = environ.get("PATH_INFO", "")
         status = resp.status_code
-        if path in PROBES and status < 400:
+        if path in probes.VIEWS and status < 400:
             return
         query = environ.get("QUERY_STRING")
         self.access_log.info(

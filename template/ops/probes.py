@@ -158,7 +158,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ready"})
 
 
-PROBES = {"/healthz": healthz, "/readyz": readyz}
+# Each probe's path and view; gunicorn's access log skips these paths' successes.
+VIEWS = {"/healthz": healthz, "/readyz": readyz}
 
 
 class ProbeMiddleware:
@@ -173,7 +174,7 @@ class ProbeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
-        probe = PROBES.get(request.path_info)
+        probe = VIEWS.get(request.path_info)
         if probe is not None:
             return probe(request)
         return self.get_response(request)
