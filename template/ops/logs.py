@@ -16,7 +16,7 @@ def json_formatter(fields: tuple[str, ...] = ()) -> JsonFormatter:
     (LOGGING adds ``request_id``). Extra attributes a call passes are added too.
     """
     return JsonFormatter(
-        "{levelname}{name}{message}{process}" + "".join(f"{{{f}}}" for f in fields),
+        "{levelname}{name}{message}{process}" + "".join("{" + f + "}" for f in fields),
         style="{",
         timestamp=True,
         rename_fields={"levelname": "level", "name": "logger"},
