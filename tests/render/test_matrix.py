@@ -223,7 +223,8 @@ def test_background_work_follows_the_answer(rendered, tmp_path):
     # The worker's health is its own heartbeat file, never a question through
     # Redis; its grace period outlasts a task's soft limit (60 s).
     worker = production["worker"]
-    healthcheck = " ".join(worker["healthcheck"]["test"])
+    common = yaml.safe_load((service / "compose.common.yaml").read_text())["services"]
+    healthcheck = " ".join(common["worker"]["healthcheck"]["test"])
     assert "celery-worker-heartbeat" in healthcheck and "inspect ping" not in healthcheck
     assert int(worker["stop_grace_period"].rstrip("s")) > 60
     assert worker["read_only"] is True and worker["cap_drop"] == ["ALL"]

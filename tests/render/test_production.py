@@ -4,7 +4,9 @@ Dockerfile checks. The integration tier runs it; this tier reads it."""
 
 from __future__ import annotations
 
+import os
 import re
+import runpy
 import shutil
 from pathlib import Path
 
@@ -24,13 +26,18 @@ def production_config(service: Path, tmp_path: Path) -> dict:
     """compose.production.yaml as Compose resolves it, with example secrets."""
     work = tmp_path / "service"
     work.mkdir(parents=True)
-    shutil.copy(service / "compose.production.yaml", work)
+    for name in ("compose.production.yaml", "compose.common.yaml"):
+        shutil.copy(service / name, work)
     (work / ".env.production").write_text(SECRETS)
     return resolved_production_config(work)
 
 
 def test_production_compose_files_are_valid(renders):
-    files = [str(path) for path in distinct(renders, "compose.production.yaml").values()]
+    files = [
+        str(path)
+        for name in ("compose.production.yaml", "compose.common.yaml")
+        for path in distinct(renders, name).values()
+    ]
     run(["check-jsonschema", "--builtin-schema", "vendor.compose-spec", *files])
 
 
@@ -122,6 +129,7 @@ def test_migrate_waits_seconds_for_a_lock_and_worker_health_never_asks_redis(ren
             "python -m config.migrate && python manage.py clearsessions"
         ), migrate["command"]
         environment = migrate["environment"]
+        # These bound clearsessions; config.migrate sets its own (next test).
         assert 0 < int(environment["DATABASE_LOCK_TIMEOUT_MS"]) <= 5000, environment
         assert 30_000 < int(environment["DATABASE_STATEMENT_TIMEOUT_MS"]) <= 600_000, environment
         # Everything else the app gets, it gets too (its own role, never the superuser).
@@ -131,3 +139,19 @@ def test_migrate_waits_seconds_for_a_lock_and_worker_health_never_asks_redis(ren
             check = " ".join(services["worker"]["healthcheck"]["test"])
             # A ping through Redis fails in every worker at once when Redis blips.
             assert "inspect" not in check and "/tmp/celery-worker-heartbeat" in check, check
+
+
+def test_migrate_bounds_its_locks_whatever_the_app_settings_say(renders, monkeypatch):
+    # The app's own bounds reach the migrate container too (env_file, ConfigMap).
+    monkeypatch.setenv("DATABASE_LOCK_TIMEOUT_MS", "0")
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT_MS", "30000")
+    for name in ("MIGRATE_LOCK_TIMEOUT_MS", "MIGRATE_STATEMENT_TIMEOUT_MS", "DJANGO_SETTINGS_MODULE"):
+        monkeypatch.delenv(name, raising=False)
+    for key, module in distinct(renders, "config/migrate.py").items():
+        runpy.run_path(str(module))
+        assert 0 < int(os.environ["DATABASE_LOCK_TIMEOUT_MS"]) <= 5000, key
+        assert 30_000 < int(os.environ["DATABASE_STATEMENT_TIMEOUT_MS"]) <= 600_000, key
+    # Its own knob moves it.
+    monkeypatch.setenv("MIGRATE_LOCK_TIMEOUT_MS", "1500")
+    runpy.run_path(str(module))
+    assert os.environ["DATABASE_LOCK_TIMEOUT_MS"] == "1500"
