@@ -9,7 +9,6 @@ markers, ``.rej`` files and unmerged paths themselves (``problems``).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import copier
@@ -25,7 +24,6 @@ TEAM_LINES = {
 }
 # Files team_edits adds; an update must leave them byte for byte.
 TEAM_FILES = ("billing/__init__.py", "billing/apps.py")
-MARKERS = re.compile(rb"^(<<<<<<< |>>>>>>> )", re.MULTILINE)
 
 
 def make_service(template: Path, ref: str, dst: Path) -> Path:
@@ -89,14 +87,21 @@ def update(service: Path, vcs_ref: str | None = "HEAD") -> None:
 
 
 def problems(service: Path) -> list[str]:
-    """Paths git reports unmerged, ``.rej`` files, and files with conflict markers."""
+    """Paths git reports unmerged, ``.rej`` files, and every conflict-marker
+    line pre-commit-hooks' ``check-merge-conflict`` finds (``.git`` and
+    ``.venv`` left out). Relies on its documented ``--assume-in-merge``:
+    copier's inline conflicts leave git in no merge state, where it would
+    check nothing."""
     status = git(service, "status", "--porcelain", "--ignored", "--untracked-files=all")
     found = [line for line in status.splitlines() if line[:2] in {"UU", "AA", "DU", "UD"}]
     found += [str(p) for p in service.rglob("*.rej")]
-    for path in service.rglob("*"):
-        skipped = {".git", ".venv"} & set(path.relative_to(service).parts)
-        if path.is_file() and not skipped and MARKERS.search(path.read_bytes()):
-            found.append(f"markers in {path.relative_to(service)}")
+    files = [
+        str(path.relative_to(service))
+        for path in sorted(service.rglob("*"))
+        if path.is_file() and not {".git", ".venv"} & set(path.relative_to(service).parts)
+    ]
+    proc = run(["check-merge-conflict", "--assume-in-merge", *files], cwd=service, check=False)
+    found += proc.stdout.splitlines()
     return found
 
 

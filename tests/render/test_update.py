@@ -23,7 +23,7 @@ def ship_fix(template: Path, version: str) -> None:
     to the template clone and tag it ``version``."""
     edits = {
         "template/Dockerfile.jinja": ("--interval=30s", "--interval=15s"),
-        "template/compose.yaml.jinja": ("      retries: 5\n", "      retries: 10\n"),
+        "template/compose.common.yaml.jinja": ("      retries: 5\n", "      retries: 10\n"),
         "template/pyproject.toml.jinja": (
             '    "pytest>=8",\n',
             '    "pytest>=8",\n    "pytest-xdist>=3",\n',
@@ -66,14 +66,14 @@ def test_clean_update_brings_the_fix_and_keeps_every_team_edit(clean_update):
     assert touched == [
         ".copier-answers.yml",
         "Dockerfile",
-        "compose.yaml",
+        "compose.common.yaml",
         "pyproject.toml",
         "uv.lock",
     ]
     for name in ("ops/probes.py", "config/settings.py", *TEAM_FILES):
         assert (service / name).read_bytes() == before[name], name
     assert "--interval=15s" in (service / "Dockerfile").read_text()
-    compose = yaml.safe_load((service / "compose.yaml").read_text())
+    compose = yaml.safe_load((service / "compose.common.yaml").read_text())
     assert compose["services"]["db"]["healthcheck"]["retries"] == 10
     assert answers_of(service)["_commit"] == "1.0.1"
 
@@ -102,6 +102,14 @@ def test_conflicting_update_shows_both_sides_inline(released):
     assert "--interval=60s" in text and "--interval=15s" in text
     assert "UU Dockerfile" in git(service, "status", "--porcelain")
     assert not list(service.rglob("*.rej"))
+    # problems() names the unmerged path and each of the three marker lines.
+    found = problems(service)
+    assert "UU Dockerfile" in found
+    assert [line.split(": ", 1)[1] for line in found if line.startswith("Dockerfile:")] == [
+        "Merge conflict string '<<<<<<<' found",
+        "Merge conflict string '=======' found",
+        "Merge conflict string '>>>>>>>' found",
+    ]
 
 
 def test_update_in_a_dirty_tree_is_refused_and_changes_nothing(released):
