@@ -44,12 +44,13 @@ def engine_problem() -> str | None:
 def compose_client(
     project: Path,
     env: Mapping[str, str] | None = None,
-    files: Sequence[str] = ("compose.yaml",),
+    files: Sequence[str] | None = None,
     env_files: Sequence[str] = (),
 ) -> DockerClient:
     """A python-on-whales client for the compose project in ``project``: its
     ``files`` and ``env_files`` (relative to ``project``), named by ``env``'s
-    COMPOSE_PROJECT_NAME when set.
+    COMPOSE_PROJECT_NAME when set. No ``files`` means what a bare ``docker
+    compose`` reads: compose.yaml, then compose.override.yaml if there is one.
 
     Variables of ``env`` that this process's environment lacks or holds
     otherwise (WEB_PORT, DEV_UID, ...) reach Compose's interpolation too.
@@ -57,6 +58,8 @@ def compose_client(
     env = dict(env or os.environ)
     name = env.pop("COMPOSE_PROJECT_NAME", None)
     extra = [f"{k}={v}" for k, v in env.items() if os.environ.get(k) != v]
+    if files is None:
+        files = [f for f in ("compose.yaml", "compose.override.yaml") if (project / f).exists()]
     return DockerClient(
         compose_files=[project / f for f in files],
         compose_env_files=[project / f for f in env_files],
