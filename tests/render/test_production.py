@@ -145,7 +145,8 @@ def test_migrate_bounds_its_locks_whatever_the_app_settings_say(renders, monkeyp
     # The app's own bounds reach the migrate container too (env_file, ConfigMap).
     monkeypatch.setenv("DATABASE_LOCK_TIMEOUT_MS", "0")
     monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT_MS", "30000")
-    for name in ("MIGRATE_LOCK_TIMEOUT_MS", "MIGRATE_STATEMENT_TIMEOUT_MS", "DJANGO_SETTINGS_MODULE"):
+    own = ("MIGRATE_LOCK_TIMEOUT_MS", "MIGRATE_STATEMENT_TIMEOUT_MS", "DJANGO_SETTINGS_MODULE")
+    for name in own:
         monkeypatch.delenv(name, raising=False)
     for key, module in distinct(renders, "config/migrate.py").items():
         runpy.run_path(str(module))

@@ -98,8 +98,9 @@ def test_gunicorn_keeps_idle_connections_longer_than_the_proxy(rendered, monkeyp
 # What Django's settings and gunicorn.conf.py both decide, read once in ops.switches.
 SHARED = {"DEBUG", "LOG_FORMAT", "METRICS", "FORWARDED_ALLOW_IPS"}
 # Values of a boolean variable and what django-environ makes of them.
-BOOLEANS = {"y": True, "yes": True, "on": True, "ok": True, "1": True, "true": True,
-            "TRUE": True, "off": False, "0": False, "no": False, "false": False, "": False}  # fmt: skip
+TRUE = ("y", "yes", "on", "ok", "1", "true", "TRUE")
+FALSE = ("off", "0", "no", "false", "")
+BOOLEANS = {value: True for value in TRUE} | {value: False for value in FALSE}
 
 
 @pytest.fixture(scope="module")
