@@ -128,6 +128,25 @@ def test_translations_work_without_their_po_sources(service):
     assert exec_in(service, "python", "-c", code).strip() == "Ce champ est obligatoire."
 
 
+def test_pid_1_is_tini_forwarding_to_gunicorn(service):
+    # An init as PID 1 reaps orphans and passes docker stop's SIGTERM on.
+    assert exec_in(service, "cat", "/proc/1/comm").strip() == "tini"
+    children = exec_in(service, "sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '")
+    assert "gunicorn" in children
+
+
+def test_bytecode_is_compiled_at_build_time(service):
+    # Every module of the venv and the app has its .pyc: no container writes one at start.
+    script = (
+        "import pathlib, importlib.util as u; "
+        "missing = [str(p) for root in ('/opt/venv/lib', '/app') "
+        "for p in pathlib.Path(root).rglob('*.py') "
+        "if not pathlib.Path(u.cache_from_source(str(p))).exists()]; "
+        "print(len(missing), missing[:3])"
+    )
+    assert exec_in(service, "python", "-c", script).split()[0] == "0"
+
+
 def test_image_trusts_public_certificate_authorities(service):
     code = "import ssl; print(ssl.create_default_context().cert_store_stats()['x509_ca'])"
     assert int(exec_in(service, "python", "-c", code)) > 50

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.docker import resolved_production_config
+from harness.docker import compose_client, resolved_production_config
 from harness.proc import run
 from harness.render import distinct, gunicorn_settings
 
@@ -156,3 +156,25 @@ def test_migrate_bounds_its_locks_whatever_the_app_settings_say(renders, monkeyp
     monkeypatch.setenv("MIGRATE_LOCK_TIMEOUT_MS", "1500")
     runpy.run_path(str(module))
     assert os.environ["DATABASE_LOCK_TIMEOUT_MS"] == "1500"
+
+
+def test_every_service_waited_on_has_a_healthcheck(renders, tmp_path):
+    # Compose accepts `service_healthy` on a service with no healthcheck; it never starts.
+    for key, compose in distinct(renders, "compose.yaml").items():
+        work = tmp_path / "dev" / key
+        work.mkdir(parents=True)
+        for name in ("compose.yaml", "compose.common.yaml"):
+            shutil.copy(compose.parent / name, work)
+        development = compose_client(work).compose.config(return_json=True)
+        production = production_config(compose.parent, tmp_path / "prod" / key)
+        for config in (development, production):
+            services = config["services"]
+            for name, service in services.items():
+                for dependency, wait in service.get("depends_on", {}).items():
+                    # Our image brings its own HEALTHCHECK (test_image checks it turns healthy).
+                    built = "build" in services[dependency]
+                    if wait["condition"] == "service_healthy" and not built:
+                        check = services[dependency].get("healthcheck", {})
+                        assert check.get("test") and not check.get("disable"), (key, name)
+            # TCP, not the socket: during init Postgres answers on its socket only.
+            assert "-h 127.0.0.1" in " ".join(services["db"]["healthcheck"]["test"]), key
