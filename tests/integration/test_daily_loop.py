@@ -65,7 +65,7 @@ def web(loop, *cmd: str) -> str:
 
 
 def test_a_saved_edit_is_served_without_a_restart(loop):
-    view = loop["path"] / "config" / "health.py"
+    view = loop["path"] / "ops" / "probes.py"
     original = view.read_text()
     edited = original.replace(
         'JsonResponse({"status": "ok"})', 'JsonResponse({"status": "ok", "edited": True})'
