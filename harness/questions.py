@@ -43,13 +43,27 @@ def choices(name: str) -> list[Any]:
     return list(spec["choices"])
 
 
+def copy_default(name: str) -> Any:
+    """The answer ``copier copy --defaults`` gives question ``name``: its
+    default, rendered when it is Jinja (``api``'s depends on whether the
+    answers file already records a ``_commit``, which a new service's does not)."""
+    value = default(name)
+    if isinstance(value, str) and "{{" in value and "choices" in questions()[name]:
+        # Imported here: main() runs under the system Python with only PyYAML.
+        import jinja2
+
+        return jinja2.Environment().from_string(value).render()
+    return value
+
+
 def switches() -> dict[str, list[Any]]:
-    """Questions with a fixed set of answers (choices or yes/no), default first."""
+    """Questions with a fixed set of answers (choices or yes/no), the default a
+    new service gets first."""
     found = {}
     for name, spec in questions().items():
         if spec.get("type") == "bool" or "choices" in spec:
-            values = choices(name)
-            found[name] = [spec["default"], *(v for v in values if v != spec["default"])]
+            first = copy_default(name)
+            found[name] = [first, *(v for v in choices(name) if v != first)]
     return found
 
 
