@@ -46,13 +46,14 @@ def choices(name: str) -> list[Any]:
 def copy_default(name: str) -> Any:
     """The answer ``copier copy --defaults`` gives question ``name``: its
     default, rendered when it is Jinja (``api``'s depends on whether the
-    answers file already records a ``_commit``, which a new service's does not)."""
+    destination's answers file already records a ``_commit``: on copy there
+    is none, which copier's ``_external_data`` gives as an empty mapping)."""
     value = default(name)
     if isinstance(value, str) and "{{" in value and "choices" in questions()[name]:
         # Imported here: main() runs under the system Python with only PyYAML.
         import jinja2
 
-        return jinja2.Environment().from_string(value).render()
+        return jinja2.Environment().from_string(value).render(_external_data={"recorded": {}})
     return value
 
 
