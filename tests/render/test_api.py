@@ -63,12 +63,14 @@ def test_the_answer_adds_or_omits_the_api(rendered):
         assert "!apikeys/" in (path / ".dockerignore").read_text()
 
 
-def test_the_summary_operation_follows_the_celery_answer(rendered):
+def test_the_summary_operation_follows_the_background_work_answers(rendered):
     answers, path = rendered
-    if answers_of(path)["api"] != "ninja":
+    recorded = answers_of(path)
+    if recorded["api"] != "ninja":
         pytest.skip("no API")
     schema = json.loads((path / "openapi.json").read_text())
-    assert ("/api/notes/{note_id}/summary" in schema["paths"]) == answers_of(path)["celery"]
+    background = recorded["celery"] or recorded.get("django_tasks", False)
+    assert ("/api/notes/{note_id}/summary" in schema["paths"]) == background
     assert schema["info"]["title"] == f"{answers_of(path)['project_name']} API"
     assert schema["info"]["description"] == answers_of(path)["description"]
     for operations in schema["paths"].values():
@@ -90,13 +92,13 @@ def test_the_ci_checks_the_schema_and_fuzzes_the_api(rendered):
 
 
 def ninja_renders(renders) -> list[Path]:
-    """One api=ninja render with celery and one without."""
+    """One api=ninja render with celery, one with the Tasks framework, one with neither."""
     found = {}
     for _, path in renders.values():
         recorded = answers_of(path)
         if recorded["api"] == "ninja":
-            found.setdefault(recorded["celery"], path)
-    assert set(found) == {True, False}
+            found.setdefault((recorded["celery"], recorded.get("django_tasks", False)), path)
+    assert set(found) == {(True, False), (False, True), (False, False)}
     return list(found.values())
 
 
