@@ -105,7 +105,8 @@ def connection_budget(docs: list[dict]) -> dict[str, int]:
     """The Postgres connections each component may hold at once, by the
     README's formula, from a built overlay: web at the HPA's maximum plus its
     rollout surge, each process a connection per thread plus one for /readyz;
-    each worker process (one per Tasks-framework worker); one per other pod (beat, the Job, the CronJob)."""
+    each worker process (a Tasks-framework worker is one); one per other pod
+    (beat, the Job, the CronJob)."""
     config = settings(docs)
     deployments = {d["metadata"]["name"].rsplit("-", 1)[1]: d for d in of_kind(docs, "Deployment")}
     budget = {}
