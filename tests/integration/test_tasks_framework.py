@@ -1,7 +1,8 @@
 """Background work with Django's Tasks framework (the django_tasks answer,
 django-tasks-db) in the production stack of a render of its own: the
 defaults plus django_tasks, so Django 5.2 and the django-tasks backport.
-The Celery fault tests (test_celery.py), as far as the library allows: a
+Its development stack passes the service's own tests (tests/test_tasks.py
+among them). The Celery fault tests (test_celery.py), as far as the library allows: a
 task enqueued through the example view runs once in the worker; `docker
 stop` mid-task lets it finish, once; SIGKILL mid-task leaves it RUNNING for
 good and no worker runs it again (the README says so: this pins it); a
@@ -18,12 +19,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from harness.docker import docker
+from harness.docker import compose_client, docker, healthy, unique
 from harness.notes import new_note, queue, worker_lines, writer
+from harness.proc import run
 from harness.render import render
 from harness.report import report
 from harness.stack import Stack, start, stop, wait_healthy
@@ -33,15 +36,35 @@ ANSWERS = {"django_tasks": True}
 
 
 @pytest.fixture(scope="module")
-def production(tmp_path_factory, build_env):
-    """The django_tasks render's production stack, made as a user makes one
-    (copy task included), up for this module."""
-    path = render(tmp_path_factory.mktemp("tasks") / "service", ANSWERS, tasks=True)
-    stack = start("tasks", path, build_env, {"NOTES_SLOW_WORK_ALLOWED": "true"})
+def service(tmp_path_factory) -> Path:
+    """The django_tasks render, made as a user makes one (copy task included)."""
+    return render(tmp_path_factory.mktemp("tasks") / "service", ANSWERS, tasks=True)
+
+
+@pytest.fixture(scope="module")
+def production(service, build_env):
+    """The render's production stack, up for this module."""
+    stack = start("tasks", service, build_env, {"NOTES_SLOW_WORK_ALLOWED": "true"})
     try:
         yield stack
     finally:
         stop(stack)
+
+
+def test_the_development_stack_runs_the_worker_and_passes_its_own_tests(service, build_env):
+    # `make up` as the generated README says; down again before the production stack starts.
+    env = dict(build_env, COMPOSE_PROJECT_NAME=unique("dev-tasks"), WEB_PORT="0")
+    try:
+        run(["make", "up"], cwd=service, env=env, timeout=1800)
+        client = compose_client(service, env)
+        (worker,) = client.compose.ps(["worker"])
+        assert healthy(worker.id)
+        proc = run(["make", "test", "args=-q -rA -p no:cacheprovider"], cwd=service, env=env)
+        assert " passed" in proc.stdout and "failed" not in proc.stdout
+        # -rA lists each passed test: the Tasks-framework ones ran.
+        assert "PASSED tests/test_tasks.py::test_the_view_queues_the_summary" in proc.stdout
+    finally:
+        compose_client(service, env).compose.down(volumes=True)
 
 
 def statuses(stack: Stack, *tasks: str) -> dict[str, str]:
