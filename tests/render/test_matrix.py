@@ -55,7 +55,11 @@ def test_answers_file_records_every_answer_and_replays(rendered, tmp_path):
     asked = {name for name, spec in questions().items() if asked_given(spec, recorded)}
     assert asked <= set(recorded)
     for name, value in answers.items():
-        assert recorded[name] == value, name
+        # An answer to a question not asked (django_tasks with celery) is not recorded.
+        if name in asked:
+            assert recorded[name] == value, name
+        else:
+            assert name not in recorded, name
     # Rendering again from nothing but the recorded answers gives the same tree.
     again = render(
         tmp_path / "again",
