@@ -66,13 +66,13 @@ def check_policy(service: Path, builtin: bool) -> None:
         assert settings["SECURE_CSP"] == STRICT, service
         assert settings["SECURE_CSP_REPORT_ONLY"] == {}
         assert middleware[security + 1] == "django.middleware.csp.ContentSecurityPolicyMiddleware"
-        assert "django-csp" not in dependencies and "CONTENT_SECURITY_POLICY" not in source
+        assert "django-csp" not in dependencies and "CONTENT_SECURITY_POLICY" not in settings
         assert "from django.utils.csp import CSP" in source
     else:
         assert settings["CONTENT_SECURITY_POLICY"] == {"DIRECTIVES": STRICT}, service
         assert settings["CONTENT_SECURITY_POLICY_REPORT_ONLY"] == {}
         assert middleware[security + 1] == "csp.middleware.CSPMiddleware"
-        assert "django-csp>=4" in dependencies and "SECURE_CSP" not in source
+        assert "django-csp>=4" in dependencies and "SECURE_CSP" not in settings
         lock = tomllib.loads((service / "uv.lock").read_text())
         assert "django-csp" in {package["name"] for package in lock["package"]}
     assert "unsafe" not in source.lower(), service
