@@ -135,5 +135,5 @@ def test_an_inline_script_is_blocked_seen_and_reported(site, browser):
     assert "csp-control" in logged[0], logged
     report(
         f"CSP control on Django {site['version']}: inline script blocked; console: "
-        f"{visit.complaints[0][:90]}...; logged: {logged[0].split(LOGGED)[1][:80]}"
+        f"{visit.complaints[0][:90]}...; logged: {logged[0].split(LOGGED + ': ')[1][:80]}"
     )
