@@ -65,7 +65,8 @@ def test_the_development_stack_runs_the_worker_and_passes_its_own_tests(service,
         # -rA lists each passed test: the Tasks-framework ones ran.
         assert "PASSED tests/test_tasks.py::test_the_view_queues_the_summary" in proc.stdout
     finally:
-        compose_client(service, env).compose.down(volumes=True)
+        # Its images too: three per run, of this render only.
+        compose_client(service, env).compose.down(volumes=True, remove_images="local")
 
 
 def statuses(stack: Stack, *tasks: str) -> dict[str, str]:
