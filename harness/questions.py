@@ -43,23 +43,60 @@ def choices(name: str) -> list[Any]:
     return list(spec["choices"])
 
 
+def copy_default(name: str) -> Any:
+    """The answer ``copier copy --defaults`` gives question ``name``: its
+    default, rendered when it is Jinja (``api``'s depends on whether the
+    destination's answers file already records a ``_commit``: on copy there
+    is none, which copier's ``_external_data`` gives as an empty mapping)."""
+    value = default(name)
+    if isinstance(value, str) and "{{" in value and "choices" in questions()[name]:
+        # Imported here: main() runs under the system Python with only PyYAML.
+        import jinja2
+
+        return jinja2.Environment().from_string(value).render(_external_data={"recorded": {}})
+    return value
+
+
 def switches() -> dict[str, list[Any]]:
-    """Questions with a fixed set of answers (choices or yes/no), default first."""
+    """Questions with a fixed set of answers (choices or yes/no), the default a
+    new service gets first."""
     found = {}
     for name, spec in questions().items():
         if spec.get("type") == "bool" or "choices" in spec:
-            values = choices(name)
-            found[name] = [spec["default"], *(v for v in values if v != spec["default"])]
+            first = copy_default(name)
+            found[name] = [first, *(v for v in choices(name) if v != first)]
     return found
 
 
+def asked(row: Answers) -> bool:
+    """Whether copier takes every answer of ``row`` as given: a question whose
+    ``when`` is false for the answers before it is not asked, so only its
+    default may stand there (``django_tasks`` only without ``celery``). A
+    ``when`` naming a question not in ``row`` yet counts as true."""
+    import jinja2
+
+    environment = jinja2.Environment()
+    for name, value in row.items():
+        when = questions().get(name, {}).get("when")
+        if isinstance(when, str) and "{{" in when and value != copy_default(name):
+            shown = environment.from_string(when).render(**row).strip().lower()
+            if shown in {"false", "0", "", "no", "off", "none"}:
+                return False
+    return True
+
+
 def alternate() -> Answers:
-    """Every switch away from its default: its last choice, or the other boolean.
+    """Every switch away from its default: its last choice, or the other boolean,
+    where copier asks it (a question hidden by an earlier answer keeps its default).
 
     The last choice is the oldest version copier.yml offers; machine/prepare
     provides it wherever Debian packages it.
     """
-    return {name: values[-1] for name, values in switches().items() if len(values) > 1}
+    found: Answers = {}
+    for name, values in switches().items():
+        if len(values) > 1 and asked({**found, name: values[-1]}):
+            found[name] = values[-1]
+    return found
 
 
 def integration_variants() -> dict[str, Answers]:
@@ -80,19 +117,34 @@ def matrix(limit: int = 128) -> list[Answers]:
     Every combination of the switches when there are at most ``limit``;
     otherwise the defaults, then allpairspy's ``AllPairs`` over the switches
     with the defaults as ``previously_tested``: every pair of values of any two
-    switches appears in some row (its documented n=2 guarantee). The
+    switches appears in some row (its documented n=2 guarantee), except pairs
+    copier never takes (``asked``: ``celery`` with ``django_tasks``). The
     free-text edge cases go over the rows after the first. Deterministic:
     AllPairs draws nothing at random, so the same copier.yml gives the same rows.
     """
     found = switches()
+    names = list(found)
     defaults = [values[0] for values in found.values()]
+
+    def allowed(combo) -> bool:  # a whole row, or AllPairs' partial one
+        return asked(dict(zip(names, combo, strict=False)))
+
     if math.prod(len(values) for values in found.values()) <= limit:
-        combos = list(itertools.product(*found.values()))
+        combos = [combo for combo in itertools.product(*found.values()) if allowed(combo)]
     else:
         # Imported here: main() runs under the system Python with only PyYAML.
         from allpairspy import AllPairs
 
-        combos = [defaults, *AllPairs(list(found.values()), previously_tested=[defaults])]
+        pairs = AllPairs(list(found.values()), filter_func=allowed, previously_tested=[defaults])
+        combos = [defaults, *pairs]
+        # Its greedy filter can leave a pair out: a row of defaults gives each one.
+        for (a, values_a), (b, values_b) in itertools.combinations(enumerate(found.values()), 2):
+            for value_a, value_b in itertools.product(values_a, values_b):
+                row = [*defaults]
+                row[a], row[b] = value_a, value_b
+                covered = any(c[a] == value_a and c[b] == value_b for c in combos)
+                if not covered and allowed(row):
+                    combos.append(row)
     rows = [dict(zip(found, combo, strict=True)) for combo in combos]
     for row, edge in zip(rows[1:], TEXT_EDGES, strict=False):
         row.update(edge)

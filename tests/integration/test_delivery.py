@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from harness.docker import unique
-from harness.proc import commit_all, git, run
+from harness.proc import commit_all, git, init_repo, run
 from harness.releases import clone_template
 from harness.render import render
 from harness.updates import make_service
@@ -31,12 +31,16 @@ def run_steps(workflow: Path, job: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory) -> Path:
-    return render(tmp_path_factory.mktemp("delivery") / "service", tasks=True)
+    """A default render, committed as CI checks it out (its `git diff` step needs git)."""
+    path = render(tmp_path_factory.mktemp("delivery") / "service", tasks=True)
+    init_repo(path, "Service from the template")
+    return path
 
 
 def test_ci_lint_and_test_jobs_pass_as_written(service, build_env):
     workflow = service / ".github/workflows/ci.yml"
-    env = dict(build_env, COMPOSE_PROJECT_NAME=unique("ci"))
+    # WEB_PORT=0: `make up` (before api-fuzz) publishes on a free port.
+    env = dict(build_env, COMPOSE_PROJECT_NAME=unique("ci"), WEB_PORT="0")
     ran = []
     try:
         for job in ("lint", "test"):
@@ -58,6 +62,8 @@ def test_ci_lint_and_test_jobs_pass_as_written(service, build_env):
         "make test-production",
         'make makemigrations args="--check --dry-run"',
         "make check",
+        "make api-schema && git diff --exit-code openapi.json",
+        "make up && make api-fuzz",
     ]
 
 

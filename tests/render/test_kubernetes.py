@@ -105,7 +105,8 @@ def connection_budget(docs: list[dict]) -> dict[str, int]:
     """The Postgres connections each component may hold at once, by the
     README's formula, from a built overlay: web at the HPA's maximum plus its
     rollout surge, each process a connection per thread plus one for /readyz;
-    each worker process; one per other pod (beat, the Job, the CronJob)."""
+    each worker process (a Tasks-framework worker is one); one per other pod
+    (beat, the Job, the CronJob)."""
     config = settings(docs)
     deployments = {d["metadata"]["name"].rsplit("-", 1)[1]: d for d in of_kind(docs, "Deployment")}
     budget = {}
@@ -120,7 +121,11 @@ def connection_budget(docs: list[dict]) -> dict[str, int]:
     if "worker" in deployments:
         worker = deployments["worker"]
         (container,) = pod_template(worker)["spec"]["containers"]
-        concurrency = int(container["command"][container["command"].index("--concurrency") + 1])
+        command = container["command"]
+        # Celery's processes, or the Tasks framework's single db_worker process.
+        concurrency = 1
+        if "--concurrency" in command:
+            concurrency = int(command[command.index("--concurrency") + 1])
         budget["worker"] = (worker["spec"]["replicas"] + surge(worker)) * concurrency
     if "beat" in deployments:
         budget["beat"] = deployments["beat"]["spec"]["replicas"] + surge(deployments["beat"])
@@ -438,7 +443,7 @@ def test_the_migration_job_waits_seconds_for_a_lock_and_retries_within_a_deadlin
             assert 0 < job["spec"]["activeDeadlineSeconds"] <= 900, job["spec"]
 
 
-def test_expired_sessions_are_cleared_daily_by_a_cronjob_hardened_like_the_job(trees):
+def test_expired_sessions_are_cleared_daily_by_a_cronjob_hardened_like_the_job(trees, renders):
     for key, built in trees.items():
         for env in ("overlays/staging", "overlays/production"):
             docs = objects(built[env])
@@ -452,7 +457,12 @@ def test_expired_sessions_are_cleared_daily_by_a_cronjob_hardened_like_the_job(t
             pod, job_pod = spec["template"]["spec"], job["spec"]["template"]["spec"]
             (container,) = pod["containers"]
             (job_container,) = job_pod["containers"]
-            assert container["command"] == ["python", "manage.py", "clearsessions"], container
+            # With the Tasks framework, old task results go too (it has no scheduler).
+            prune = ["sh", "-c", "python manage.py clearsessions && "
+                     "python manage.py prune_db_task_results"]  # fmt: skip
+            plain = ["python", "manage.py", "clearsessions"]
+            tasks = answers_of(renders[key][1]).get("django_tasks", False)
+            assert container["command"] == (prune if tasks else plain), container
             assert container["image"] == job_container["image"], key
             assert pod["securityContext"] == job_pod["securityContext"], key
             assert container["securityContext"] == job_container["securityContext"], key
@@ -463,7 +473,8 @@ def test_expired_sessions_are_cleared_daily_by_a_cronjob_hardened_like_the_job(t
 
 def test_worker_liveness_never_asks_the_broker(trees, renders):
     for key, built in trees.items():
-        if not answers_of(renders[key][1])["celery"]:
+        answers = answers_of(renders[key][1])
+        if not (answers["celery"] or answers.get("django_tasks")):
             continue
         docs = objects(built["overlays/production"])
         (worker,) = [
@@ -473,6 +484,7 @@ def test_worker_liveness_never_asks_the_broker(trees, renders):
         probe = container["livenessProbe"]
         command = " ".join(probe["exec"]["command"])
         # A ping through Redis fails in every worker at once when Redis blips.
-        assert "inspect" not in command and "/tmp/celery-worker-heartbeat" in command, command
+        heartbeat = "celery" if answers["celery"] else "tasks"
+        assert "inspect" not in command and f"/tmp/{heartbeat}-worker-heartbeat" in command, command
         # Restarted only after the heartbeat (every 10 s) has been missing a while.
         assert probe["periodSeconds"] * probe["failureThreshold"] >= 60, probe
