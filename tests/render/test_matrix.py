@@ -289,57 +289,60 @@ def test_markdown_headings_start_their_own_line(rendered):
             )
 
 
-def test_the_tasks_framework_answer_brings_its_worker_and_settings(rendered):
-    _, service = rendered
-    answers = answers_of(service)
-    if not answers.get("django_tasks"):
-        pytest.skip("no Tasks framework")
-    backport = answers["django_version"] == "5.2"
-    settings = (service / "config" / "settings.py").read_text()
-    assert '"BACKEND": "django_tasks_db.DatabaseBackend"' in settings
-    assert '"django_tasks_db",' in settings
-    # The backport is an app of its own on 5.2; 6.x has django.tasks built in.
-    assert ('"django_tasks",' in settings) is backport
-    assert "CELERY" not in settings
-    tasks = (service / "notes" / "tasks.py").read_text()
-    assert ("from django_tasks import task" in tasks) is backport
-    assert ("from django.tasks import task" in tasks) is not backport
-    project = tomllib.loads((service / "pyproject.toml").read_text())
-    dependencies = " ".join(project["project"]["dependencies"])
-    assert ("django-tasks-db[compat]" in dependencies) is backport
-    assert "django-tasks-db" in dependencies and "celery" not in dependencies
-    views = (service / "notes" / "views.py").read_text()
-    assert "summarise_note.enqueue(note.pk, work_seconds)" in views
-    common = yaml.safe_load((service / "compose.common.yaml").read_text())["services"]
-    healthcheck = " ".join(common["worker"]["healthcheck"]["test"])
-    # A local file, never Postgres or Redis.
-    assert "/tmp/tasks-worker-heartbeat" in healthcheck and "manage.py" not in healthcheck
-    development = yaml.safe_load((service / "compose.yaml").read_text())["services"]
-    assert "config.tasks_worker --no-reload" in " ".join(development["worker"]["command"])
-    assert "redis" not in development["worker"]["depends_on"]
-    production = yaml.safe_load((service / "compose.production.yaml").read_text())["services"]
-    worker = production["worker"]
-    assert worker["command"][:3] == ["python", "-m", "config.tasks_worker"]
-    assert "--no-reload" in worker["command"]
-    # SIGTERM lets the task finish: the grace period outlasts the example's 30 s.
-    assert int(worker["stop_grace_period"].rstrip("s")) > 30
-    assert worker["restart"] == "unless-stopped"
-    assert "redis" not in worker["depends_on"]
-    assert production["migrate"]["command"][-1].endswith(
-        "&& python manage.py prune_db_task_results"
-    )
-    if answers["kubernetes"]:
-        base = service / "deploy/kubernetes/base"
-        docs = list(yaml.safe_load_all((base / "worker.yaml").read_text()))
-        (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
-        pod = deployment["spec"]["template"]["spec"]
-        (container,) = pod["containers"]
-        assert container["command"][:3] == ["python", "-m", "config.tasks_worker"]
-        assert pod["terminationGracePeriodSeconds"] > 30
-        assert "tasks-worker-ready" in " ".join(container["readinessProbe"]["exec"]["command"])
-        cronjobs = yaml.safe_load_all((base / "clearsessions.yaml").read_text())
-        (cronjob,) = [d for d in cronjobs if d["kind"] == "CronJob"]
-        command = " ".join(
-            cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
+def test_the_tasks_framework_answer_brings_its_worker_and_settings(renders):
+    # Every render with the Tasks framework, rather than a skip for each without it.
+    services = [path for _, path in renders.values() if answers_of(path).get("django_tasks")]
+    assert services
+    for service in services:
+        answers = answers_of(service)
+        backport = answers["django_version"] == "5.2"
+        settings = (service / "config" / "settings.py").read_text()
+        assert '"BACKEND": "django_tasks_db.DatabaseBackend"' in settings
+        assert '"django_tasks_db",' in settings
+        # The backport is an app of its own on 5.2; 6.x has django.tasks built in.
+        assert ('"django_tasks",' in settings) is backport
+        assert "CELERY" not in settings
+        tasks = (service / "notes" / "tasks.py").read_text()
+        assert ("from django_tasks import task" in tasks) is backport
+        assert ("from django.tasks import task" in tasks) is not backport
+        project = tomllib.loads((service / "pyproject.toml").read_text())
+        dependencies = " ".join(project["project"]["dependencies"])
+        assert ("django-tasks-db[compat]" in dependencies) is backport
+        assert "django-tasks-db" in dependencies and "celery" not in dependencies
+        views = (service / "notes" / "views.py").read_text()
+        assert "summarise_note.enqueue(note.pk, work_seconds)" in views
+        common = yaml.safe_load((service / "compose.common.yaml").read_text())["services"]
+        healthcheck = " ".join(common["worker"]["healthcheck"]["test"])
+        # A local file, never Postgres or Redis.
+        assert "/tmp/tasks-worker-heartbeat" in healthcheck and "manage.py" not in healthcheck
+        development = yaml.safe_load((service / "compose.yaml").read_text())["services"]
+        assert "config.tasks_worker --no-reload" in " ".join(development["worker"]["command"])
+        assert "redis" not in development["worker"]["depends_on"]
+        production = yaml.safe_load((service / "compose.production.yaml").read_text())["services"]
+        worker = production["worker"]
+        assert worker["command"][:3] == ["python", "-m", "config.tasks_worker"]
+        assert "--no-reload" in worker["command"]
+        # SIGTERM lets the task finish: the grace period outlasts the example's 30 s.
+        assert int(worker["stop_grace_period"].rstrip("s")) > 30
+        assert worker["restart"] == "unless-stopped"
+        assert "redis" not in worker["depends_on"]
+        assert production["migrate"]["command"][-1].endswith(
+            "&& python manage.py prune_db_task_results"
         )
-        assert "prune_db_task_results" in command and "clearsessions" in command
+        if answers["kubernetes"]:
+            base = service / "deploy/kubernetes/base"
+            docs = list(yaml.safe_load_all((base / "worker.yaml").read_text()))
+            (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+            pod = deployment["spec"]["template"]["spec"]
+            (container,) = pod["containers"]
+            assert container["command"][:3] == ["python", "-m", "config.tasks_worker"]
+            assert pod["terminationGracePeriodSeconds"] > 30
+            assert "tasks-worker-ready" in " ".join(container["readinessProbe"]["exec"]["command"])
+            cronjobs = yaml.safe_load_all((base / "clearsessions.yaml").read_text())
+            (cronjob,) = [d for d in cronjobs if d["kind"] == "CronJob"]
+            command = " ".join(
+                cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0][
+                    "command"
+                ]
+            )
+            assert "prune_db_task_results" in command and "clearsessions" in command
