@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from packaging.version import Version
+
 from harness import ROOT
 from harness.proc import git, run
 
@@ -24,6 +26,12 @@ def releases() -> list[tuple[str, str]]:
         if match:
             found.append((match.group(1), commit))
     return found
+
+
+def last_release_before(version: str) -> str:
+    """The newest release older than ``version``: what a service made before
+    that release's questions existed records. Raises IndexError if none."""
+    return [v for v, _ in releases() if Version(v) < Version(version)][-1]
 
 
 def clone_template(dst: Path, tag_releases: bool = True) -> Path:
