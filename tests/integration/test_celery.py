@@ -17,31 +17,29 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 
-import httpx
 import pytest
 import yaml
 
 from harness.docker import docker
-from harness.notes import new_note, queue, succeeded, worker_lines, writer
+from harness.notes import (
+    completions,
+    kill_the_worker_mid_task,
+    new_note,
+    queue,
+    restart_under_a_task_stream,
+    stop_the_worker_mid_task,
+    succeeded,
+    summary,
+)
 from harness.questions import integration_variants
 from harness.report import report
-from harness.stack import Stack, wait_healthy
+from harness.stack import wait_healthy
 from harness.wait import wait_until
 
 NAMES = [name for name, answers in integration_variants().items() if answers.get("celery")]
 pytestmark = pytest.mark.parametrize("variant", NAMES, indirect=True)
-
-
-def completions(stack: Stack, note: int) -> int:
-    return sum(r["message"] == f"summarised note {note}" for r in worker_lines(stack))
-
-
-def summary(stack: Stack, note: int) -> dict | None:
-    response = stack.through_proxy(f"/notes/{note}/summary/")
-    return json.loads(response.content) if response.status_code == 200 else None
 
 
 def test_a_task_queued_by_the_view_runs_and_its_effect_shows(production):
@@ -61,25 +59,9 @@ def test_beat_sends_the_periodic_task_within_its_interval(production):
     )
 
 
-def slow_task_running(production, work_seconds: float) -> tuple[int, str]:
-    """A new note and the id of its summary task, once the worker has begun it."""
-    note = new_note(production)
-    task = queue(production, note, work_seconds=work_seconds)
-    wait_until(
-        lambda: any(r["message"] == f"summarising note {note}" for r in worker_lines(production)),
-        20,
-        "the task started",
-    )
-    return note, task
-
-
 def test_docker_stop_lets_the_running_task_finish(production):
-    note, task = slow_task_running(production, work_seconds=6)
+    note, task, stopped, exit_code = stop_the_worker_mid_task(production)
     worker = production.container("worker")
-    started = time.monotonic()
-    docker.stop(worker)
-    stopped = time.monotonic() - started
-    exit_code = docker.container.inspect(worker).state.exit_code
     finished = succeeded(production, task)
     done_once = completions(production, note) == 1
     # The same container again (compose might make a new one, and its logs would be new).
@@ -95,12 +77,7 @@ def test_docker_stop_lets_the_running_task_finish(production):
 
 
 def test_a_killed_workers_task_is_delivered_again_and_completes_once(production):
-    note, task = slow_task_running(production, work_seconds=6)
-    worker = production.container("worker")
-    docker.kill(worker)  # SIGKILL: no chance to finish or hand the task back
-    killed = time.monotonic()
-    docker.start(worker)  # what its restart policy would do, now
-    wait_healthy(production, "worker", within=120)
+    note, task, killed = kill_the_worker_mid_task(production)
     wait_until(lambda: succeeded(production, task), 60, f"task {task} delivered again")
     report(
         f"celery worker killed mid-task: the task ran again and succeeded "
@@ -111,38 +88,10 @@ def test_a_killed_workers_task_is_delivered_again_and_completes_once(production)
 
 
 def test_redis_restarted_under_a_stream_of_tasks_loses_none_queued_after(production):
-    notes = [new_note(production) for _ in range(20)]
     worker = production.container("worker")
     worker_started = docker.container.inspect(worker).state.started_at
-    redis = production.container("redis")
-    accepted: list[tuple[float, str]] = []
-    refused: list[tuple[float, str]] = []
-    headers = writer(production)  # logged in before Redis, which holds sessions, goes away
-
-    def stream() -> None:
-        for note in notes:  # about three tasks a second, bounded by the notes
-            try:
-                response = production.through_proxy(
-                    f"/notes/{note}/summary/", method="POST", **headers
-                )
-            except httpx.TransportError as error:  # counted, never fatal
-                refused.append((time.monotonic(), repr(error)))
-            else:
-                if response.status_code == 202:
-                    accepted.append((time.monotonic(), json.loads(response.content)["task"]))
-                else:
-                    refused.append((time.monotonic(), f"HTTP {response.status_code}"))
-            time.sleep(0.3)
-
-    sender = threading.Thread(target=stream)
-    sender.start()
-    time.sleep(1.5)
-    restart_at = time.monotonic()
-    docker.restart(redis)
-    wait_healthy(production, "redis")
-    back_at = time.monotonic()
-    sender.join(60)
-    after = [task for at, task in accepted if at > back_at]
+    accepted, refused, restart_at, back_at = restart_under_a_task_stream(production, "redis")
+    after = [task for at, _, task in accepted if at > back_at]
     assert len(after) >= 5, f"{len(after)} tasks accepted after Redis was back; refused: {refused}"
     try:
         wait_until(
@@ -152,7 +101,7 @@ def test_redis_restarted_under_a_stream_of_tasks_loses_none_queued_after(product
         )
     except AssertionError as error:  # the worker's own account of the outage
         raise AssertionError(f"{error}\n{production.logs('worker')[-4000:]}") from None
-    before = [task for at, task in accepted if at < restart_at]
+    before = [task for at, _, task in accepted if at < restart_at]
     report(
         f"celery with Redis restarted under a task stream: {len(before)} queued before, "
         f"{len(accepted) - len(before) - len(after)} during, {len(refused)} refused during the "

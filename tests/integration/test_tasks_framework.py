@@ -17,15 +17,13 @@ N" once per note it summarises."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
+from harness import notes
 from harness.docker import compose_client, docker, healthy, unique
-from harness.notes import new_note, queue, worker_lines, writer
 from harness.proc import run
 from harness.render import render
 from harness.report import report
@@ -83,44 +81,19 @@ def status(stack: Stack, task: str) -> str:
     return statuses(stack, task)[task]
 
 
-def completions(stack: Stack, note: int) -> int:
-    return sum(r["message"] == f"summarised note {note}" for r in worker_lines(stack))
-
-
-def summary(stack: Stack, note: int) -> dict | None:
-    response = stack.through_proxy(f"/notes/{note}/summary/")
-    return json.loads(response.content) if response.status_code == 200 else None
-
-
-def slow_task_running(stack: Stack, work_seconds: float) -> tuple[int, str]:
-    """A new note and the ID of its summary task, once the worker has begun it."""
-    note = new_note(stack)
-    task = queue(stack, note, work_seconds=work_seconds)
-    wait_until(
-        lambda: any(r["message"] == f"summarising note {note}" for r in worker_lines(stack)),
-        20,
-        "the task started",
-    )
-    return note, task
-
-
 def test_a_task_enqueued_by_the_view_runs_once_and_its_effect_shows(production):
-    note = new_note(production, words=4)
-    task = queue(production, note)
-    assert wait_until(lambda: summary(production, note), 30, "the summary") == {"words": 4}
+    note = notes.new_note(production, words=4)
+    task = notes.queue(production, note)
+    assert wait_until(lambda: notes.summary(production, note), 30, "the summary") == {"words": 4}
     assert wait_until(lambda: status(production, task) == "SUCCESSFUL", 10, f"task {task} done")
-    assert completions(production, note) == 1
+    assert notes.completions(production, note) == 1
 
 
 def test_docker_stop_lets_the_running_task_finish_once(production):
-    note, task = slow_task_running(production, work_seconds=6)
+    note, task, stopped, exit_code = notes.stop_the_worker_mid_task(production)
     worker = production.container("worker")
-    started = time.monotonic()
-    docker.stop(worker)
-    stopped = time.monotonic() - started
-    exit_code = docker.container.inspect(worker).state.exit_code
     finished = status(production, task)
-    done = completions(production, note)
+    done = notes.completions(production, note)
     # The same container again (compose might make a new one, and its logs would be new).
     docker.start(worker)
     wait_healthy(production, "worker", within=120)
@@ -129,73 +102,41 @@ def test_docker_stop_lets_the_running_task_finish_once(production):
         f"exit {exit_code}, task {finished} before exit, completed {done} time(s)"
     )
     assert exit_code == 0 and finished == "SUCCESSFUL"
-    assert summary(production, note) == {"words": 3}
+    assert notes.summary(production, note) == {"words": 3}
     assert done == 1
 
 
 def test_a_killed_workers_task_stays_running_and_never_runs_again(production):
     # What the README documents: the framework has no redelivery, unlike Celery.
-    note, task = slow_task_running(production, work_seconds=6)
-    worker = production.container("worker")
-    docker.kill(worker)  # SIGKILL: no chance to finish or hand the task back
-    killed = time.monotonic()
-    docker.start(worker)  # what its restart policy would do, now
-    wait_healthy(production, "worker", within=120)
+    note, task, killed = notes.kill_the_worker_mid_task(production)
     # Well past the task's 6 s and the worker's 1 s poll, the row is still claimed.
-    later = new_note(production)
-    after = queue(production, later)
+    later = notes.new_note(production)
+    after = notes.queue(production, later)
     wait_until(lambda: status(production, after) == "SUCCESSFUL", 30, "a task after the kill")
     time.sleep(max(0.0, 15 - (time.monotonic() - killed)))
     stuck = status(production, task)
     report(
         f"tasks worker killed mid-task: {time.monotonic() - killed:.0f} s later the task is "
-        f"{stuck}, completed {completions(production, note)} time(s); a new worker ran a later "
-        "task; Celery would have delivered it again"
+        f"{stuck}, completed {notes.completions(production, note)} time(s); a new worker ran "
+        "a later task; Celery would have delivered it again"
     )
     assert stuck == "RUNNING"
-    assert completions(production, note) == 0 and summary(production, note) is None
+    assert notes.completions(production, note) == 0 and notes.summary(production, note) is None
     # The README's way back: enqueue the (idempotent) work again.
-    again = queue(production, note)
+    again = notes.queue(production, note)
     wait_until(lambda: status(production, again) == "SUCCESSFUL", 30, "the task enqueued again")
-    assert summary(production, note) == {"words": 3} and completions(production, note) == 1
+    assert (
+        notes.summary(production, note) == {"words": 3} and notes.completions(production, note) == 1
+    )
     assert status(production, task) == "RUNNING"
 
 
 def test_postgres_restarted_under_a_stream_of_tasks_loses_none_enqueued_before_or_after(
     production,
 ):
-    notes = [new_note(production) for _ in range(20)]
     worker = production.container("worker")
     worker_started = docker.container.inspect(worker).state.started_at
-    db = production.container("db")
-    accepted: list[tuple[float, int, str]] = []
-    refused: list[tuple[float, str]] = []
-    headers = writer(production)  # logged in before Postgres, which holds sessions, goes away
-
-    def stream() -> None:
-        for note in notes:  # about three tasks a second, bounded by the notes
-            try:
-                response = production.through_proxy(
-                    f"/notes/{note}/summary/", method="POST", **headers
-                )
-            except httpx.TransportError as error:  # counted, never fatal
-                refused.append((time.monotonic(), repr(error)))
-            else:
-                if response.status_code == 202:
-                    task = json.loads(response.content)["task"]
-                    accepted.append((time.monotonic(), note, task))
-                else:
-                    refused.append((time.monotonic(), f"HTTP {response.status_code}"))
-            time.sleep(0.3)
-
-    sender = threading.Thread(target=stream)
-    sender.start()
-    time.sleep(1.5)
-    restart_at = time.monotonic()
-    docker.restart(db)
-    wait_healthy(production, "db")
-    back_at = time.monotonic()
-    sender.join(60)
+    accepted, refused, restart_at, back_at = notes.restart_under_a_task_stream(production, "db")
     before = [(note, task) for at, note, task in accepted if at < restart_at]
     after = [(note, task) for at, note, task in accepted if at > back_at]
     assert len(after) >= 5, f"{len(after)} tasks accepted after Postgres was back; {refused}"
@@ -214,7 +155,7 @@ def test_postgres_restarted_under_a_stream_of_tasks_loses_none_enqueued_before_o
     # Accepted while Postgres went down or came back: measured, not required.
     during = [task for at, _, task in accepted if restart_at <= at <= back_at]
     during_statuses = sorted(statuses(production, *during).values()) if during else []
-    twice = [note for note, _ in before + after if completions(production, note) != 1]
+    twice = [note for note, _ in before + after if notes.completions(production, note) != 1]
     restarted = docker.container.inspect(worker).state.started_at != worker_started
     report(
         f"tasks framework with Postgres restarted under a task stream: {len(before)} enqueued "
@@ -227,8 +168,8 @@ def test_postgres_restarted_under_a_stream_of_tasks_loses_none_enqueued_before_o
 
 
 def test_pruning_deletes_old_finished_results_and_keeps_the_rest(production):
-    finished, claimed = new_note(production), new_note(production)
-    old, stuck = queue(production, finished), queue(production, claimed)
+    finished, claimed = notes.new_note(production), notes.new_note(production)
+    old, stuck = notes.queue(production, finished), notes.queue(production, claimed)
     wait_until(
         lambda: set(statuses(production, old, stuck).values()) == {"SUCCESSFUL"}, 30, "both done"
     )
