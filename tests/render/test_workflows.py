@@ -77,8 +77,9 @@ def ci(service) -> dict:
 def stand_ins(tmp_path) -> Path:
     """A folder for $PATH with a `docker` that records each call (one file of
     NUL-separated arguments per call in $DOCKER_CALLS) and answers
-    `imagetools inspect` with $DOCKER_INSPECT's content; and the real jq,
-    which GitHub's runners have."""
+    `imagetools inspect` with $DOCKER_INSPECT's content, and `imagetools
+    create --dry-run` with it and a newline, as buildx prints the index it
+    would push; and the real jq, which GitHub's runners have."""
     if shutil.which("jq") is None:
         pytest.fail("jq is needed to run the publish job's steps (GitHub's runners have it)")
     folder = tmp_path / "bin"
@@ -88,6 +89,7 @@ def stand_ins(tmp_path) -> Path:
         "#!/usr/bin/env bash\n"
         'printf "%s\\0" "$@" > "$DOCKER_CALLS/$(ls "$DOCKER_CALLS" | wc -l)"\n'
         'if [ "$2 $3" = "imagetools inspect" ]; then cat "$DOCKER_INSPECT"; fi\n'
+        'if [ "$2 $3 $4" = "imagetools create --dry-run" ]; then cat "$DOCKER_INSPECT"; echo; fi\n'
     )
     docker.chmod(0o755)
     return folder
@@ -239,14 +241,18 @@ def test_publish_tags_one_index_made_from_every_platform_digest(ci, tmp_path, st
     """On a release tag, each platform's pushed digest reaches the publish
     job, which makes one index of both, under every tag (and the index
     annotations GHCR shows) in one `imagetools create` (which keeps each
-    platform's attestations); nothing else is pushed or tagged. With a
-    platform's digest missing it publishes nothing."""
+    platform's attestations); nothing else is pushed or tagged. It reads the
+    published index back by the digest of what it pushed (the bytes a dry run
+    of the same create printed), never through a tag another run may move.
+    With a platform's digest missing it publishes nothing."""
     runs_, made, _ = publish(ci, tmp_path, stand_ins)
     failures = {job: run.failure for job, run in runs_.items()}
     assert failures == dict.fromkeys(["amd64", "arm64", "publish"]), failures
-    creates = [call for call in made if call[:3] == ["buildx", "imagetools", "create"]]
+    create = ["buildx", "imagetools", "create"]
+    creates = [call for call in made if call[:3] == create and "--dry-run" not in call]
     assert len(creates) == 1, made
     args = creates[0][3:]
+    assert [call for call in made if "--dry-run" in call] == [create + ["--dry-run"] + args]
     tags = [args[i + 1] for i, arg in enumerate(args) if arg in ("--tag", "-t")]
     annotations = [args[i + 1] for i, arg in enumerate(args) if arg == "--annotation"]
     valued = ("--tag", "-t", "--annotation")
@@ -258,9 +264,9 @@ def test_publish_tags_one_index_made_from_every_platform_digest(ci, tmp_path, st
     for arch in PUSHED:
         outputs = runs_[arch].given["build"]["outputs"].split(",")
         assert {"name=ghcr.io/owner/service", "push-by-digest=true", "push=true"} <= set(outputs)
-    assert [call[:3] for call in made if call[:3] != ["buildx", "imagetools", "create"]] == [
-        ["buildx", "imagetools", "inspect"]
-    ]
+    index = "sha256:" + hashlib.sha256(json.dumps(published_index()).encode()).hexdigest()
+    reads = [call for call in made if call[:3] != create]
+    assert reads == [["buildx", "imagetools", "inspect", "--raw", f"ghcr.io/owner/service@{index}"]]
 
     partial, made, _ = publish(ci, tmp_path / "partial", stand_ins, arches=("amd64",))
     assert partial["publish"].failure and "linux/arm64" in partial["publish"].failure
