@@ -12,21 +12,31 @@ Takes a default render of the template and packages the same service four
 ways, on the same base image and the same uv-managed CPython, so that only
 the packaging differs: ours; ours answering runtime_uv=no; cookiecutter-
 django's production layout (cookiecutter-layout.Dockerfile); the naive
-single stage many teams start from (naive.Dockerfile). For each, ``--runs``
-times, it measures build times (cold with ``--no-cache``, no-op, after a
-one-line code change, after adding one small dependency, with the bytes
-the host received meanwhile), image size by layer, time from ``docker run``
-to ``/readyz`` 200, requests per second with p50/p99 latency on ``/healthz``
-and on ``/notes/`` (one database read), with wrk on loopback, bounded in
-time, and the container's memory idle and under that load. Ours is also
-measured through the production stack's proxy (Caddy, HTTPS), and without
-JSON logs and metrics. Then the time of ``copier copy`` and, unless
+single stage many teams start from (naive.Dockerfile). It measures build
+times (cold with ``--no-cache``, no-op, after a one-line code change, after
+adding one small dependency, with the bytes the host received meanwhile),
+image size by layer, time from ``docker run`` to ``/readyz`` 200, requests
+per second with p50/p99 latency on ``/healthz`` and on ``/notes/`` (one
+database read), with wrk on loopback, bounded in time, the container's CPU
+time per request (from its cgroup: less swayed than requests/s by a busy
+neighbour), and its memory idle and under that load. Ours is also served
+without JSON logs and metrics, and through the production stack's proxy
+(Caddy, HTTPS).
+
+The machine is shared and noisy, so every build and serving measure runs in
+``--runs`` rounds: each round visits every packaging (and variant) once, in
+a fresh random order, with idle time before each visit, so a slow minute
+lands on one visit of one round rather than on one packaging. The page
+gives each comparison as a ratio per round (median, min, max over the
+rounds) and calls a difference only where that range excludes 1; a goal is
+met when its whole range meets it, missed when none of it does, and
+undecided otherwise. Then the time of ``copier copy`` and, unless
 ``--smoke``, of each test tier, run in a clean clone of HEAD (about 20
 minutes of the hour the full run takes).
 
 Writes ``results.json``, PNG charts and ``README.md`` (the results page,
-with the goals and whether each was met) to ``--out``. Exits non-zero only
-when a step fails (an ``AssertionError`` naming the command).
+led by the goals and whether each was met) to ``--out``. Exits non-zero
+only when a step fails (an ``AssertionError`` naming the command).
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import re
 import shutil
 import statistics
@@ -153,33 +164,34 @@ def forget_download(package: str, env: dict) -> None:
     )
 
 
-def measure_builds(label: str, context: Path, env: dict, runs: int, cold: bool = True) -> dict:
-    """Cold, no-op, code-change and added-dependency builds of one packaging
-    (``cold=False``: the first build may use the layer cache, for a smoke run)."""
+def tag_of(label: str) -> str:
+    """The image tag the benchmark gives packaging ``label``."""
+    return f"bench-{re.sub(r'[^a-z0-9]+', '-', label)}:latest"
+
+
+def build_once(label: str, context: Path, env: dict, cold: bool = True) -> dict[str, float]:
+    """One pass of each build measure of one packaging: cold, no-op,
+    code-change and added-dependency builds, and the bytes received for the
+    dependency (``cold=False``: the first build may use the layer cache, for
+    a smoke run). Returns measure -> value; leaves ``context`` as it found it."""
     dockerfile, _ = PACKAGINGS[label]
-    tag = f"bench-{re.sub(r'[^a-z0-9]+', '-', label)}:latest"
+    tag = tag_of(label)
     cmd = build_cmd(tag, dockerfile, context, env)
-    results: dict[str, list[float]] = {
-        "cold build (s)": [],
-        "no-op rebuild (s)": [],
-        "rebuild after a one-line code change (s)": [],
-        "rebuild after adding a dependency (s)": [],
-        "bytes received while adding it (MB)": [],
-    }
+    results: dict[str, float] = {}
     code = context / CODE_FILE
     original_code = code.read_text()
     pyproject, lock = context / "pyproject.toml", context / "uv.lock"
     original = (pyproject.read_text(), lock.read_text())
-    for _ in range(runs):
-        # No layer cache and, under --no-cache, fresh cache mounts: every
-        # package and CPython is downloaded again, as on a new machine.
-        no_cache = ["--no-cache"] if cold else []
-        results["cold build (s)"].append(
-            timed(build_cmd(tag, dockerfile, context, env, *no_cache), env=env, timeout=3600)
-        )
-        results["no-op rebuild (s)"].append(timed(cmd, env=env))
+    # No layer cache and, under --no-cache, fresh cache mounts: every
+    # package and CPython is downloaded again, as on a new machine.
+    no_cache = ["--no-cache"] if cold else []
+    results["cold build (s)"] = timed(
+        build_cmd(tag, dockerfile, context, env, *no_cache), env=env, timeout=3600
+    )
+    results["no-op rebuild (s)"] = timed(cmd, env=env)
+    try:
         code.write_text(original_code + f"\n# bench {uuid.uuid4().hex}\n")
-        results["rebuild after a one-line code change (s)"].append(timed(cmd, env=env))
+        results["rebuild after a one-line code change (s)"] = timed(cmd, env=env)
         code.write_text(original_code)
         run(["uv", "add", "--quiet", "humanize"], cwd=context, env=env)
         # A project state no earlier build has seen (BuildKit's layer cache
@@ -188,15 +200,48 @@ def measure_builds(label: str, context: Path, env: dict, runs: int, cold: bool =
         pyproject.write_text(pyproject.read_text() + f"# bench {uuid.uuid4().hex}\n")
         forget_download("humanize", env)
         before = received_bytes()
-        results["rebuild after adding a dependency (s)"].append(timed(cmd, env=env, timeout=1800))
-        results["bytes received while adding it (MB)"].append((received_bytes() - before) / 1e6)
+        results["rebuild after adding a dependency (s)"] = timed(cmd, env=env, timeout=1800)
+        results["bytes received while adding it (MB)"] = (received_bytes() - before) / 1e6
+    finally:
+        code.write_text(original_code)
         pyproject.write_text(original[0])
         lock.write_text(original[1])
-        run(cmd, env=env)
+    run(cmd, env=env)
     size = int(run(["docker", "image", "inspect", "-f", "{{.Size}}", tag]).stdout)
-    measured = {key: spread(values) for key, values in results.items()}
-    measured["image size (MB)"] = spread([size / 1e6])
-    return {"tag": tag, "measures": measured, "layers": layers(tag)}
+    results["image size (MB)"] = size / 1e6
+    return results
+
+
+def measure_builds(
+    renders: dict[str, Path], env: dict, rounds: int, idle: float, cold: bool = True
+) -> tuple[dict, list[dict]]:
+    """Every packaging's build measures, in ``rounds`` rounds, each visiting
+    every packaging once in a fresh random order after ``idle`` seconds.
+    Returns (label -> {"tag", "measures" (spread over rounds), "layers"}, and
+    the rounds: one {label: {measure: value}} per round)."""
+    per_round: list[dict] = []
+    for number in range(rounds):
+        measured = {}
+        for label in random.sample(list(PACKAGINGS), len(PACKAGINGS)):
+            time.sleep(idle)
+            print(f"[bench] builds, round {number + 1}: {label}", file=sys.stderr)
+            measured[label] = build_once(label, renders[PACKAGINGS[label][1]], env, cold)
+        per_round.append(measured)
+    builds = {
+        label: {
+            "tag": tag_of(label),
+            "measures": _spread_over(per_round, label),
+            "layers": layers(tag_of(label)),
+        }
+        for label in PACKAGINGS
+    }
+    return builds, per_round
+
+
+def _spread_over(per_round: list[dict], label: str) -> dict[str, dict[str, float]]:
+    """Median, min and max over the rounds of each of ``label``'s measures."""
+    keys = per_round[0][label]
+    return {key: spread([r[label][key] for r in per_round]) for key in keys}
 
 
 def wrk(url: str, seconds: int, host: str = "localhost") -> dict[str, float]:
@@ -211,6 +256,30 @@ def wrk(url: str, seconds: int, host: str = "localhost") -> dict[str, float]:
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     assert not errors, f"{url}: {errors.group(0)}"
     return {"requests/s": rate, "p50 (ms)": latency["50"], "p99 (ms)": latency["99"]}
+
+
+def cpu_seconds(container: str) -> float:
+    """CPU time (user + system) every process of ``container`` has used, in
+    seconds, from its cgroup (v1 cgroupfs or v2). Raises ``FileNotFoundError``
+    when neither layout holds it."""
+    full = run(["docker", "inspect", "-f", "{{.Id}}", container]).stdout.strip()
+    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{full}/cpuacct.usage")
+    if v1.exists():
+        return int(v1.read_text()) / 1e9
+    for v2 in (
+        Path(f"/sys/fs/cgroup/system.slice/docker-{full}.scope/cpu.stat"),
+        Path(f"/sys/fs/cgroup/docker/{full}/cpu.stat"),
+    ):
+        if v2.exists():
+            usage = v2.read_text().split()
+            return int(usage[usage.index("usage_usec") + 1]) / 1e6
+    raise FileNotFoundError(f"no cgroup CPU figure for {container}")
+
+
+def per_request_ms(cpu: float, load: dict[str, float], seconds: int) -> float:
+    """``cpu`` seconds spread over the requests of one wrk ``load`` of
+    ``seconds``: CPU time per request, in ms."""
+    return 1000 * cpu / (load["requests/s"] * seconds)
 
 
 def _ms(text: str) -> float:
@@ -241,14 +310,27 @@ WITHOUT_OBSERVABILITY = {
     "DJANGO_LOG_FORMAT": "plain",
     "GUNICORN_CMD_ARGS": "--access-logfile=/dev/null",
 }
+# What is served: label -> (packaging whose image it runs, extra environment).
+SERVED = {
+    **{label: (label, {}) for label in PACKAGINGS},
+    "ours, observability off": ("ours", WITHOUT_OBSERVABILITY),
+}
 
 
-def measure_serving(
-    tag: str, net: str, db: str, redis: str, runs: int, seconds: int, extra: dict | None = None
-) -> dict:
-    """Start ``tag`` against ``db`` and ``redis`` (with ``extra`` settings);
-    readyz time, load, memory."""
-    results: dict[str, list[float]] = {}
+def serve_once(
+    tag: str,
+    net: str,
+    db: str,
+    redis: str,
+    seconds: int,
+    extra: dict | None = None,
+    migrate: bool = False,
+) -> dict[str, float]:
+    """Start ``tag`` against ``db`` and ``redis`` (with ``extra`` settings;
+    ``migrate`` first when asked), measure it once, remove it. Returns
+    measure -> value: readyz time, memory idle, load on /healthz and /notes/,
+    memory under load. Raises ``AssertionError`` when a step fails."""
+    results: dict[str, float] = {}
     env = {
         "DJANGO_SECRET_KEY": uuid.uuid4().hex * 2,
         "DATABASE_URL": f"postgres://svc:pw@{db}:5432/svc",
@@ -257,32 +339,58 @@ def measure_serving(
         # Plain HTTP on loopback: no redirect to HTTPS for these measurements.
         "DJANGO_SECURE_SSL_REDIRECT": "false",
     }
-    for attempt in range(runs):
-        app = f"bench-{uuid.uuid4().hex[:8]}"
-        started = time.monotonic()
-        port = serve(tag, app, net, {**env, **(extra or {})})
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_for_status(url + "/readyz", within=60)
-            results.setdefault("docker run to /readyz 200 (s)", []).append(
-                time.monotonic() - started
+    app = f"bench-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    port = serve(tag, app, net, {**env, **(extra or {})})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_status(url + "/readyz", within=60)
+        results["docker run to /readyz 200 (s)"] = time.monotonic() - started
+        if migrate:
+            run(["docker", "exec", app, "python", "manage.py", "migrate", "-v0"])
+        results["memory idle (MB)"] = memory_mb(app, after=1)
+        for path in ("/healthz", "/notes/"):
+            drain_time_wait()
+            # Warm-up: the first requests open connections and fill caches.
+            wrk(url + path, 1)
+            with ThreadPoolExecutor(1) as sampler:
+                # Memory halfway through the load, while wrk runs.
+                loaded = sampler.submit(memory_mb, app, after=seconds / 2)
+                before = cpu_seconds(app)
+                load = wrk(url + path, seconds)
+                # Less swayed by a busy neighbour than requests/s: no time waiting for a core.
+                load["CPU per request (ms)"] = per_request_ms(
+                    cpu_seconds(app) - before, load, seconds
+                )
+            for key, value in load.items():
+                results[f"{path} {key}"] = value
+            if path == "/notes/":
+                results["memory under load (MB)"] = loaded.result()
+    finally:
+        remove(app)
+    return results
+
+
+def measure_serving(
+    net: str, db: str, redis: str, rounds: int, seconds: int, idle: float
+) -> tuple[dict, list[dict]]:
+    """Every SERVED label, in ``rounds`` rounds, each visiting every label once
+    in a fresh random order after ``idle`` seconds. Returns (label -> measure
+    -> spread over rounds, and the rounds: one {label: {measure: value}} each)."""
+    per_round: list[dict] = []
+    migrated = False
+    for number in range(rounds):
+        measured = {}
+        for label in random.sample(list(SERVED), len(SERVED)):
+            time.sleep(idle)
+            print(f"[bench] serving, round {number + 1}: {label}", file=sys.stderr)
+            packaging, extra = SERVED[label]
+            measured[label] = serve_once(
+                tag_of(packaging), net, db, redis, seconds, extra, migrate=not migrated
             )
-            if attempt == 0:
-                run(["docker", "exec", app, "python", "manage.py", "migrate", "-v0"])
-            results.setdefault("memory idle (MB)", []).append(memory_mb(app, after=1))
-            for path in ("/healthz", "/notes/"):
-                drain_time_wait()
-                with ThreadPoolExecutor(1) as sampler:
-                    # Memory halfway through the load, while wrk runs.
-                    loaded = sampler.submit(memory_mb, app, after=seconds / 2)
-                    load = wrk(url + path, seconds)
-                for key, value in load.items():
-                    results.setdefault(f"{path} {key}", []).append(value)
-                if path == "/notes/":
-                    results.setdefault("memory under load (MB)", []).append(loaded.result())
-        finally:
-            remove(app)
-    return {key: spread(values) for key, values in results.items()}
+            migrated = True
+        per_round.append(measured)
+    return {label: _spread_over(per_round, label) for label in SERVED}, per_round
 
 
 def _mb(usage: str) -> float:
@@ -291,23 +399,39 @@ def _mb(usage: str) -> float:
     return float(value) * {"B": 1e-6, "KiB": 1.024e-3, "MiB": 1.048576, "GiB": 1073.741824}[unit]
 
 
-def measure_proxy(render_path: Path, env: dict, runs: int, seconds: int) -> dict:
-    """Ours in the production stack: the same loads direct to web and through Caddy."""
+def measure_proxy(
+    render_path: Path, env: dict, rounds: int, seconds: int, idle: float
+) -> tuple[dict, list[dict]]:
+    """Ours in the production stack: the same loads direct to web and through
+    Caddy, in ``rounds`` rounds of the four (route, path) pairs in a fresh
+    random order. Returns (measure -> spread, and the rounds: one
+    {route: {measure: value}} each, route "direct" or "through the proxy")."""
     stack = start("bench", render_path, env, {"DJANGO_SECURE_SSL_REDIRECT": "false"})
-    results: dict[str, list[float]] = {}
+    per_round: list[dict] = []
     try:
         stack.docker.compose.execute("web", ["python", "manage.py", "migrate", "-v0"], tty=False)
-        direct = stack.web
-        proxied = f"https://localhost:{stack.port('proxy', 443)}"
-        for _ in range(runs):
-            for label, base in (("direct", direct), ("through the proxy", proxied)):
-                for path in ("/healthz", "/notes/"):
-                    drain_time_wait()
-                    for key, value in wrk(base + path, seconds).items():
-                        results.setdefault(f"{path} {label} {key}", []).append(value)
+        bases = {
+            "direct": stack.web,
+            "through the proxy": f"https://localhost:{stack.port('proxy', 443)}",
+        }
+        visits = [(route, path) for route in bases for path in ("/healthz", "/notes/")]
+        for _ in range(rounds):
+            measured: dict[str, dict[str, float]] = {route: {} for route in bases}
+            for route, path in random.sample(visits, len(visits)):
+                time.sleep(idle)
+                drain_time_wait()
+                wrk(bases[route] + path, 1)  # warm-up
+                for key, value in wrk(bases[route] + path, seconds).items():
+                    measured[route][f"{path} {key}"] = value
+            per_round.append(measured)
     finally:
         stop(stack)
-    return {key: spread(values) for key, values in results.items()}
+    results = {
+        f"{key.split(' ', 1)[0]} {route} {key.split(' ', 1)[1]}": value
+        for route in ("direct", "through the proxy")
+        for key, value in _spread_over(per_round, route).items()
+    }
+    return results, per_round
 
 
 def measure_copier(runs: int, env: dict) -> dict:
@@ -358,59 +482,138 @@ def measure_tiers(env: dict) -> dict:
     return measured
 
 
-def goals(results: dict) -> list[dict]:
-    """The goals the results page reports, each with its ratio and verdict."""
-    m = {label: data["build"]["measures"] for label, data in results["packagings"].items()}
-    served = {label: data["serving"] for label, data in results["packagings"].items()}
+def per_round(rounds: list[dict], label: str, key: str) -> list[float]:
+    """``label``'s ``key`` in each round."""
+    return [r[label][key] for r in rounds]
 
-    def med(label, key, source=m):
-        return source[label][key]["median"]
 
+def ratios(rounds: list[dict], numerator: str, denominator: str, key: str) -> list[float]:
+    """Per round, ``numerator``'s ``key`` over ``denominator``'s in that round."""
+    return [r[numerator][key] / r[denominator][key] for r in rounds]
+
+
+def verdict(values: list[float], ok) -> str:
+    """The verdict on ``values`` (one per round): "met" when every one
+    satisfies ``ok``, "missed" when none does, "undecided" when they straddle it."""
+    passed = [bool(ok(v)) for v in values]
+    return "met" if all(passed) else "missed" if not any(passed) else "undecided"
+
+
+def _goal(goal: str, values: list[float], ok, unit: str = "x", digits: int = 2) -> dict:
+    """A goals row: the goal, its values' median [min–max], and the verdict."""
+    s = spread(values)
+    text = f"{s['median']:.{digits}f}{unit}"
+    if len(values) > 1:
+        text += f" [{s['min']:.{digits}f}–{s['max']:.{digits}f}]"
+    found = verdict(values, ok)
+    return {"goal": goal, "value": text, "verdict": found, "met": found == "met", "spread": s}
+
+
+# The serving comparisons the page gives as ratios per round: ours over each other.
+COMPARED_MEASURES = (
+    "/notes/ requests/s",
+    "/notes/ p99 (ms)",
+    "/notes/ CPU per request (ms)",
+    "/healthz requests/s",
+    "/healthz p99 (ms)",
+    "docker run to /readyz 200 (s)",
+    "memory under load (MB)",
+)
+
+
+def comparisons(serving_rounds: list[dict]) -> list[dict]:
+    """Ours over every other served label, per measure: the ratio's spread over
+    the rounds, and whether its range excludes 1 (a difference; never with
+    one round)."""
     rows = []
-    for baseline in BASELINES:
-        ratio = med(baseline, "rebuild after a one-line code change (s)") / med(
-            "ours", "rebuild after a one-line code change (s)"
-        )
-        rows.append(
-            {
-                "goal": f"code-only rebuild at least 3x faster than the {baseline}",
-                "value": f"{ratio:.1f}x faster",
-                "met": ratio >= 3,
-            }
-        )
+    for other in SERVED:
+        if other == "ours":
+            continue
+        for key in COMPARED_MEASURES:
+            values = ratios(serving_rounds, "ours", other, key)
+            s = spread(values)
+            rows.append(
+                {
+                    "comparison": f"ours / {other}",
+                    "measure": key,
+                    "ratio": s,
+                    # One round has no range: it shows no difference either way.
+                    "difference": len(values) > 1 and (s["min"] > 1 or s["max"] < 1),
+                }
+            )
+    return rows
+
+
+def goals(results: dict) -> list[dict]:
+    """The goals the results page leads with: per goal, the ratio (or value)
+    in each round as median [min–max], and met / missed / undecided."""
+    builds, served = results["rounds"]["builds"], results["rounds"]["serving"]
     cc = "cookiecutter-django layout"
-    for label, limit in (("ours, no uv in image", 0.8), ("ours", 1.0)):
-        ratio = med(label, "image size (MB)") / med(cc, "image size (MB)")
-        rows.append(
-            {
-                "goal": f"image ({label}) at most {limit}x the {cc}",
-                "value": f"{ratio:.2f}x",
-                "met": ratio <= limit,
-            }
+    code_change = "rebuild after a one-line code change (s)"
+    rows = [
+        _goal(
+            f"code-only rebuild at least 3x faster than the {baseline}",
+            ratios(builds, baseline, "ours", code_change),
+            lambda r: r >= 3,
+            "x faster",
+            1,
         )
-    ratio = med("ours", "cold build (s)") / med(cc, "cold build (s)")
+        for baseline in BASELINES
+    ]
+    for label, limit in (("ours, no uv in image", 0.8), ("ours", 1.0)):
+        rows.append(
+            _goal(
+                f"image ({label}) at most {limit}x the {cc}",
+                ratios(builds, label, cc, "image size (MB)"),
+                lambda r, limit=limit: r <= limit,
+            )
+        )
     rows.append(
-        {"goal": f"cold build at most 0.5x the {cc}", "value": f"{ratio:.2f}x", "met": ratio <= 0.5}
-    )
-    readyz = served["ours"]["docker run to /readyz 200 (s)"]["median"]
-    rows.append(
-        {
-            "goal": "/readyz 200 within 0.5 s of docker run",
-            "value": f"{readyz:.2f} s",
-            "met": readyz <= 0.5,
-        }
-    )
-    proxy = results["proxy"]
-    ratio = (
-        proxy["/healthz through the proxy requests/s"]["median"]
-        / proxy["/healthz direct requests/s"]["median"]
+        _goal(
+            f"cold build at most 0.5x the {cc}",
+            ratios(builds, "ours", cc, "cold build (s)"),
+            lambda r: r <= 0.5,
+        )
     )
     rows.append(
-        {
-            "goal": "/healthz through the proxy at least 90 % of direct requests/s",
-            "value": f"{ratio:.0%}",
-            "met": ratio >= 0.9,
-        }
+        _goal(
+            "/readyz 200 within 0.5 s of docker run",
+            per_round(served, "ours", "docker run to /readyz 200 (s)"),
+            lambda v: v <= 0.5,
+            " s",
+        )
+    )
+    off = "ours, observability off"
+    rows.append(
+        _goal(
+            "observability costs at most 5 % of /notes/ requests/s (ours / ours without it)",
+            ratios(served, "ours", off, "/notes/ requests/s"),
+            lambda r: r >= 0.95,
+        )
+    )
+    rows.append(
+        _goal(
+            "observability costs at most 5 % of /notes/ p99 (ours / ours without it)",
+            ratios(served, "ours", off, "/notes/ p99 (ms)"),
+            lambda r: r <= 1.05,
+        )
+    )
+    # The figure that can decide 5 % on a shared machine (page.py, "How many rounds").
+    rows.append(
+        _goal(
+            "observability costs at most 5 % of /notes/ CPU time per request",
+            ratios(served, "ours", off, "/notes/ CPU per request (ms)"),
+            lambda r: r <= 1.05,
+        )
+    )
+    rows.append(
+        _goal(
+            "/healthz through the proxy at least 90 % of direct requests/s",
+            ratios(
+                results["rounds"]["proxy"], "through the proxy", "direct", "/healthz requests/s"
+            ),
+            lambda r: r >= 0.9,
+        )
     )
     return rows
 
@@ -441,15 +644,18 @@ def main() -> int:
     """Parse the options, measure, write the results; return 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--runs", type=int, default=3, help="runs of each measure (median, min, max)"
+        "--runs", type=int, default=3, help="rounds of every measure (median, min, max)"
     )
     parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
+    parser.add_argument(
+        "--idle", type=float, default=5, help="idle seconds before each visit of a round"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="where the page goes")
     parser.add_argument(
-        "--smoke", action="store_true", help="one short pass, cache allowed: check that it works"
+        "--smoke", action="store_true", help="one short round, cache allowed: check that it works"
     )
     args = parser.parse_args()
-    runs, seconds = (1, 2) if args.smoke else (args.runs, args.seconds)
+    runs, seconds, idle = (1, 2, 0.0) if args.smoke else (args.runs, args.seconds, args.idle)
     env = dict(os.environ)
     if not shutil.which("wrk"):
         run(["apt-get", "install", "-y", "-qq", "wrk"], timeout=600)
@@ -459,34 +665,31 @@ def main() -> int:
         "no-uv": render(work / "service-no-uv", {"runtime_uv": False}, tasks=True),
     }
     results: dict = {"machine": machine(), "runs": runs, "wrk seconds": seconds, "packagings": {}}
+    builds, build_rounds = measure_builds(renders, env, runs, idle, cold=not args.smoke)
     net, db, redis = (f"bench-{uuid.uuid4().hex[:6]}-{p}" for p in ("net", "db", "redis"))
     run(["docker", "network", "create", net])
     try:
         start_backing_services(
             net, db, redis, default("postgres_version"), default("redis_version")
         )
-        for label, (_, which) in PACKAGINGS.items():
-            print(f"[bench] {label}", file=sys.stderr)
-            build = measure_builds(label, renders[which], env, runs, cold=not args.smoke)
-            serving = measure_serving(build["tag"], net, db, redis, runs, seconds)
-            results["packagings"][label] = {"build": build, "serving": serving}
-            if label == "ours":
-                print("[bench] ours without JSON logs and metrics", file=sys.stderr)
-                results["observability off"] = measure_serving(
-                    build["tag"], net, db, redis, runs, seconds, WITHOUT_OBSERVABILITY
-                )
+        served, serving_rounds = measure_serving(net, db, redis, runs, seconds, idle)
     finally:
         remove(db, redis)
         run(["docker", "network", "rm", net], check=False)
+    for label in PACKAGINGS:
+        results["packagings"][label] = {"build": builds[label], "serving": served[label]}
+    results["observability off"] = served["ours, observability off"]
     print("[bench] production stack", file=sys.stderr)
-    results["proxy"] = measure_proxy(renders["uv"], env, runs, seconds)
+    results["proxy"], proxy_rounds = measure_proxy(renders["uv"], env, runs, seconds, idle)
+    results["rounds"] = {"builds": build_rounds, "serving": serving_rounds, "proxy": proxy_rounds}
+    results["comparisons"] = comparisons(serving_rounds)
     results["other"] = measure_copier(runs, env)
     if not args.smoke:
         results["other"] |= measure_tiers(env)
     results["goals"] = goals(results)
     write_page(results, args.out)
     for row in results["goals"]:
-        print(f"{'met' if row['met'] else 'MISSED':6} {row['goal']}: {row['value']}")
+        print(f"{row['verdict']:9} {row['goal']}: {row['value']}")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
