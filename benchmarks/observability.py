@@ -41,7 +41,7 @@ import time
 import uuid
 from pathlib import Path
 
-from benchmarks.bench import build_cmd, cpu_seconds, drain_time_wait, per_request_ms, spread, wrk
+from benchmarks.bench import build_cmd, drain_time_wait, measured_load, spread, wrk
 from harness import ROOT
 from harness.docker import docker, host_port, remove
 from harness.http import wait_for_status
@@ -146,18 +146,6 @@ def start_backing_services(net: str, db: str, redis: str, within: float = 60) ->
         return docker.execute(redis, ["redis-cli", "ping"]).strip() == "PONG"
 
     wait_until(ready, within, f"{db} and {redis} ready", every=0.5)
-
-
-def load(container: str, url: str, seconds: int) -> dict[str, float]:
-    """wrk on ``url`` (benchmarks.bench.wrk) plus the container's CPU time per
-    request in ms: less swayed by a busy neighbour than requests/s, which
-    counts time waiting for a core too. Returns wrk's figures and that."""
-    before = cpu_seconds(container)
-    measured = wrk(url, seconds)
-    measured["CPU per request (ms)"] = per_request_ms(
-        cpu_seconds(container) - before, measured, seconds
-    )
-    return measured
 
 
 def single_process_conf(image: str, folder: Path) -> Path:
@@ -353,7 +341,7 @@ def main() -> int:
                 wrk(url, 2)  # warm-up: connections, caches, the metrics' label sets
                 drain_time_wait()
                 time.sleep(args.idle)
-                measured[label] = load(containers[label]["name"], url, seconds)
+                measured[label] = measured_load(containers[label]["name"], url, seconds)
             rounds.append(measured)
             print(f"[observability] round {number + 1}: {json.dumps(measured)}", file=sys.stderr)
     finally:
