@@ -569,10 +569,10 @@ FIXED_RATE = 100
 def fixed_rate(url: str, seconds: int, rate: float = FIXED_RATE, clients: int = 4) -> dict:
     """hey (Debian's) on ``url`` (loopback only) for ``seconds``: ``clients``
     keep-alive connections, each paced to ``rate / clients`` requests/s.
-    Returns p50 and p99 latency (ms) and the rate reached. Raises
-    ``AssertionError`` on an answer other than 200, or when the rate reached
-    fell 5 % short: then replies were late enough to hold requests back, and
-    the figure would be a saturated one, not the latency at ``rate``."""
+    Returns p50 and p99 latency (ms) and the rate reached: below ``rate``
+    when a late reply made hey skip a send (its pacing drops the ticks a
+    busy client misses), so the run was partly closed-loop. Raises
+    ``AssertionError`` on an answer other than 200 or a failed request."""
     assert re.match(r"https?://(127\.0\.0\.1|localhost)[:/]", url), url
     out = run(
         ["hey", "-z", f"{seconds}s", "-c", str(clients), "-q", str(rate / clients),
@@ -582,7 +582,6 @@ def fixed_rate(url: str, seconds: int, rate: float = FIXED_RATE, clients: int = 
     codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
     assert set(codes) == {"200"} and "Error distribution" not in out, f"{url}: {out[-1500:]}"
     reached = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    assert reached >= 0.95 * rate, f"{url}: {reached} of {rate} requests/s"
     latency = {
         p: 1000 * float(re.search(rf"{p}% in ([\d.]+) secs", out).group(1)) for p in ("50", "99")
     }

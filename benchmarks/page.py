@@ -202,7 +202,8 @@ def write_page(results: dict, out: Path) -> None:
         "interleaved: wrk saturating (16 connections), and hey (Debian's) at a fixed",
         "100 requests/s on 4 keep-alive connections, well under what either route",
         "serves, for the latency the proxy adds rather than what two saturated cores",
-        "leave. A fixed-rate run whose rate fell 5 % short fails instead of counting.",
+        "leave. The rate reached is shown: below 100, a late reply made hey skip a",
+        "send, and that run was partly closed-loop.",
         "",
         "| measure | value |",
         "|---|---|",
@@ -247,10 +248,11 @@ READING = """## Reading these numbers
   with the machine loaded (load 3–9, another engineer's emulated builds), a
   ratio of CPU time per request settled within 2 % of its final median after
   1–7 rounds (typically 3–4), while ratios of requests/s and p99 stayed
-  ±30–50 % wide after 8; on a quiet machine (load about 1) ratios of
-  requests/s settled within 2 % after 1–3 rounds. So read small differences
-  in CPU time per request, and count a throughput or p99 goal near its line
-  as undecided unless the machine was quiet.
+  ±30–50 % wide after 8. On a quiet machine (load about 1, 6 rounds) the
+  two real differences (metrics on and off) settled after 1–2 rounds in
+  requests/s and 1–3 in CPU per request; ratios near 1 took 3–6 in both. So
+  a goal near its line needs more rounds than this page runs, and reads
+  "undecided" until it has them.
 - **One worker can take every connection.** wrk opens its 16 connections at
   once and one gthread worker can accept all of them (about one visit in
   ten here): that visit then measures one worker, at half the requests/s and
