@@ -442,8 +442,9 @@ def readiness_steps(container: str, started: float, ready: float) -> dict[str, f
     started_at = _docker_time(
         run(["docker", "inspect", "-f", "{{.State.StartedAt}}", container]).stdout.strip()
     )
-    logged = run(["docker", "logs", "--timestamps", container]).stdout.splitlines()
-    logged += run(["docker", "logs", "--timestamps", container]).stderr.splitlines()
+    # gunicorn writes to stderr or stdout depending on its log configuration.
+    logs = run(["docker", "logs", "--timestamps", container])
+    logged = logs.stdout.splitlines() + logs.stderr.splitlines()
 
     def when(marker: str, last: bool = False) -> float:
         times = [_docker_time(line.split()[0]) for line in logged if marker in line]
@@ -788,10 +789,16 @@ def goals(results: dict) -> list[dict]:
         layer["bytes"] for layer in results["packagings"]["ours"]["build"]["layers"]
         if "/usr/local/bin/uv" in layer["instruction"]
     ) / 1e6  # fmt: skip
+    # The application layer's RUN (compileall, then collectstatic) holds the static files.
+    static_mb = sum(
+        layer["bytes"] for layer in results["packagings"]["ours"]["build"]["layers"]
+        if "compileall" in layer["instruction"]
+    ) / 1e6  # fmt: skip
     sizes = {
-        "ours, no uv in image": "both hold the same CPython and the same installed packages "
-        "(layers below); the cookiecutter layout's libpq-dev and build-time venv "
-        "leftovers are all there is to save",
+        "ours, no uv in image": f"ours carries {static_mb:.0f} MB of collected static files "
+        "the baseline does not collect (layers below; mostly django-ninja's Swagger UI and "
+        "Redoc bundles, each in four copies: as found, hashed, and both gzipped); its "
+        "CPython is smaller",
         "ours": f"the uv binary the runtime stage carries for `uv run`: {uv_mb:.0f} MB",
     }
     for label, limit in (("ours, no uv in image", 0.8), ("ours", 1.0)):
@@ -876,8 +883,9 @@ def goals(results: dict) -> list[dict]:
                 [r["through the proxy"][key] - r["direct"][key] for r in proxy],
                 lambda d, limit=limit: d <= limit,
                 " ms",
-                why="one more hop with TLS, and Caddy's zstd/gzip encoding of the "
-                "response (hey asks for gzip, as browsers do), on the same two cores",
+                why="one more hop, with TLS, on the same two cores as the app and hey; "
+                "Caddy also compresses the response (hey asks for gzip, as browsers do). "
+                "Not split further; p99 of 2,000 requests moves by several ms a round",
             )
         )
     return rows
