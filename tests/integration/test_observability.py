@@ -130,6 +130,12 @@ def test_metrics_count_every_request_of_every_worker_and_leave_probes_out(produc
     every = "django_http_requests_before_middlewares_total"
     assert count(after, every) - count(before, every) == viewed + direct
     assert count(after, "django_db_execute_total") > count(before, "django_db_execute_total")
+    # Latency, of the whole stack and by view (the metric families kept in ops/metrics.py).
+    stack = "django_http_requests_latency_including_middlewares_seconds_count"
+    assert count(after, stack) - count(before, stack) == viewed + direct
+    by_view = "django_http_requests_latency_seconds_by_view_method_count"
+    labels = {"view": "note-list", "method": "GET"}
+    assert count(after, by_view, **labels) - count(before, by_view, **labels) == viewed
 
 
 def test_metrics_are_not_served_through_the_proxy(production):
