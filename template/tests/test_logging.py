@@ -1,7 +1,9 @@
-"""Tests of the request ID on the app's log lines."""
+"""Tests of the app's log lines: the request ID on them, and their JSON."""
 
+import json
 import logging
 
+from ops.logs import json_formatter
 from ops.request_id import RequestIDFilter
 
 
@@ -24,3 +26,23 @@ def test_a_line_outside_any_request_has_no_request_id():
     RequestIDFilter().filter(record)
 
     assert record.request_id is None
+
+
+class Unencodable:
+    """A value no JSON encoder knows."""
+
+    def __str__(self) -> str:
+        return "unencodable"
+
+
+def test_a_json_line_keeps_what_orjson_cannot_encode():
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "counted", None, None)
+    # orjson refuses integers beyond 64 bits; the line must still be written.
+    record.total = 2**70
+    record.thing = Unencodable()
+
+    line = json.loads(json_formatter(("total", "thing")).format(record))
+
+    assert line["message"] == "counted"
+    assert line["total"] == 2**70
+    assert line["thing"] == "unencodable"
